@@ -1,0 +1,278 @@
+"""The HTTP API (FastAPI): the reference design's endpoints under /api/v1/enhancement.
+
+Every endpoint needs a JWT bearer token. Audio paths resolve only inside the media
+root. Long jobs (/complete) may run asynchronously: 202 with a job id, then GET
+/api/v1/jobs/{id}. Errors: 401 bad token, 403 another user's song or
+configuration, 404 missing file or song, 422 invalid body or unusable audio, 400
+a refused path, 500 only for real internal failures (a message, no stack trace).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+
+from bridge.auth import AuthError, verify_token
+from bridge.media import PathRefused
+from core.errors import AudioFileError, MixbridgeError, ParameterError, SessionError
+from core.errors import NotFoundError as NotFound
+from core.errors import PermissionDeniedError as Forbidden
+
+log = logging.getLogger(__name__)
+PREFIX = "/api/v1/enhancement"
+
+
+# -- bodies (the reference design's, with strict types) -----------------------------
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class QualityMetrics(BaseModel):
+    pesq: float | None = None
+    stoi: float | None = None
+    mos: float | None = None
+    overall: float | None = None
+
+
+class EnhancementResponse(BaseModel):
+    success: bool
+    enhanced_audio_path: str | None = None
+    quality_metrics: QualityMetrics = Field(default_factory=QualityMetrics)
+    enhancement_applied: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    render_id: str | None = None
+
+
+class VoiceRequest(Strict):
+    audio_path: StrictStr
+    enable_neural_vocoder: StrictBool = True
+    enable_prosody: StrictBool = True
+    enable_auto_tune: StrictBool = False
+    target_key: StrictStr | None = "C major"
+
+
+class MixingRequest(Strict):
+    vocals_path: StrictStr
+    music_path: StrictStr
+    genre: StrictStr = "pop"
+    enable_frequency_balancing: StrictBool = True
+    enable_sidechain: StrictBool = True
+    enable_stereo_imaging: StrictBool = True
+    mixing_config_id: StrictStr | None = None
+
+
+class EnhancementConfig(Strict):
+    enable_voice_enhancement: StrictBool = True
+    enable_prosody_enhancement: StrictBool = True
+    enable_auto_tune: StrictBool = False
+    enable_intelligent_mixing: StrictBool = True
+    enable_stereo_imaging: StrictBool = True
+    enable_genre_specific_mixing: StrictBool = True
+    enable_memory_learning: StrictBool = True
+    track_quality_metrics: StrictBool = True
+
+
+class CompleteRequest(Strict):
+    song_id: StrictStr
+    enhancement_config: EnhancementConfig = Field(default_factory=EnhancementConfig)
+    run_async: StrictBool = Field(False, alias="async")
+
+
+Rating = Annotated[StrictInt, Field(ge=1, le=5)]
+
+
+class FeedbackRequest(Strict):
+    render_id: StrictStr
+    overall: Rating
+    vocals_clarity: Rating | None = None
+    music_balance: Rating | None = None
+    stereo_width: Rating | None = None
+    eq_quality: Rating | None = None
+    reverb_quality: Rating | None = None
+    comment: Annotated[StrictStr, Field(max_length=2000)] | None = None
+    is_liked: StrictBool | None = None
+
+
+class JobState(BaseModel):
+    job_id: str
+    status: Literal["queued", "running", "done", "failed"]
+    result: EnhancementResponse | None = None
+    error: str | None = None
+
+
+@dataclass
+class Job:
+    user: str
+    status: str = "queued"
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+
+def current_user(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
+    """The token's user (checked by the app's middleware; the header is declared for OpenAPI)."""
+    return str(request.state.user)
+
+
+User = Annotated[str, Depends(current_user)]
+
+
+# -- the app ---------------------------------------------------------------------------
+def create_app(media_root: str | Path, services: Any | None = None, secret: str | None = None) -> FastAPI:
+    """Build the API over ``media_root``; ``services`` does the work (bridge.pipeline by default).
+
+    Examples
+    --------
+    >>> app = create_app("/srv/media")   # doctest: +SKIP
+    """
+    if services is None:
+        from bridge.pipeline import Services
+        from memory.service import MemoryService
+
+        services = Services(media_root, memory=MemoryService())
+    app = FastAPI(title="mixbridge", version="0.1.0",
+                  description="Voice enhancement, intelligent mixing and mastering, with memory.")
+    jobs: dict[str, Job] = {}
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mixbridge-job")
+    app.state.services = services
+    app.state.jobs = jobs
+
+    def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+        return JSONResponse({"success": False, "error": message, "detail": message}, status, headers=headers)
+
+    @app.middleware("http")
+    async def authenticate(request: Request, call_next: Any) -> Any:
+        """Every /api request needs a valid token, checked before the body is even parsed."""
+        if request.url.path.startswith("/api/"):
+            header = request.headers.get("authorization", "")
+            try:
+                if not header.startswith("Bearer "):
+                    raise AuthError("missing bearer token")
+                request.state.user = str(verify_token(header[7:].strip(), key=secret)["sub"])
+            except AuthError as e:
+                return error(401, str(e), {"WWW-Authenticate": "Bearer"})
+        return await call_next(request)
+
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(_: Request, e: Forbidden) -> JSONResponse:
+        return error(403, str(e))
+
+    @app.exception_handler(NotFound)
+    async def _missing(_: Request, e: NotFound) -> JSONResponse:
+        return error(404, str(e))
+
+    @app.exception_handler(FileNotFoundError)
+    async def _nofile(_: Request, e: FileNotFoundError) -> JSONResponse:
+        return error(404, str(e))
+
+    @app.exception_handler(PathRefused)
+    async def _path(_: Request, e: PathRefused) -> JSONResponse:
+        return error(400, f"path refused: {e}")
+
+    @app.exception_handler(MixbridgeError)
+    async def _bad(_: Request, e: MixbridgeError) -> JSONResponse:
+        if isinstance(e, (AudioFileError, ParameterError, SessionError)):
+            return error(422, str(e))
+        log.exception("request failed")
+        return error(500, f"{type(e).__name__}: {e}")
+
+    @app.exception_handler(Exception)
+    async def _internal(_: Request, e: Exception) -> JSONResponse:
+        log.exception("internal error")
+        return error(500, f"internal error ({type(e).__name__}); see the server log")
+
+    @app.post(f"{PREFIX}/voice", response_model=EnhancementResponse)
+    def voice(body: VoiceRequest, who: User) -> dict[str, Any]:
+        return services.voice(who, body.model_dump())
+
+    @app.post(f"{PREFIX}/mixing", response_model=EnhancementResponse)
+    def mixing(body: MixingRequest, who: User) -> dict[str, Any]:
+        return services.mixing(who, body.model_dump())
+
+    @app.post(f"{PREFIX}/complete", response_model=EnhancementResponse,
+              responses={202: {"model": JobState}})
+    def complete(body: CompleteRequest, who: User) -> Any:
+        services.check_song(who, body.song_id)  # 404/403 before any work is queued
+        config = body.enhancement_config.model_dump()
+        if not body.run_async:
+            return services.complete(who, body.song_id, config)
+        job_id = uuid.uuid4().hex
+        job = jobs[job_id] = Job(user=who)
+
+        def run() -> None:
+            job.status = "running"
+            try:
+                job.result = services.complete(who, body.song_id, config)
+                job.status = "done"
+            except Exception as e:  # noqa: BLE001 - reported through the job, not raised
+                log.exception("job %s failed", job_id)
+                job.error = f"{type(e).__name__}: {e}"
+                job.status = "failed"
+
+        pool.submit(run)
+        return JSONResponse({"job_id": job_id, "status": "queued"}, 202,
+                            headers={"Location": f"/api/v1/jobs/{job_id}"})
+
+    @app.get("/api/v1/jobs/{job_id}", response_model=JobState)
+    def job_state(job_id: str, who: User) -> dict[str, Any]:
+        job = jobs.get(job_id)
+        if job is None:
+            raise NotFound(f"no job {job_id}")
+        if job.user != who:
+            raise Forbidden("that job belongs to another user")
+        return {"job_id": job_id, "status": job.status, "result": job.result, "error": job.error}
+
+    @app.post(f"{PREFIX}/feedback")
+    def feedback(body: FeedbackRequest, who: User) -> dict[str, Any]:
+        return services.feedback(who, body.model_dump(exclude_none=True))
+
+    @app.get(f"{PREFIX}/recommendations")
+    def recommendations(
+        who: User,
+        genre: Annotated[str, Query(min_length=1, max_length=40)] = "pop",
+        audio_path: Annotated[str | None, Query(max_length=1000)] = None,
+    ) -> dict[str, Any]:
+        return services.recommendations(who, genre, audio_path)
+
+    return app
+
+
+def register(sub: Any, bench: Any) -> None:
+    p = sub.add_parser("serve", help="serve the HTTP API (OpenAPI at /docs)")
+    p.add_argument("--media-root", required=True, type=Path, help="folder that request audio paths resolve in")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(func=cmd_serve)
+    p = sub.add_parser("token", help="issue a JWT bearer token for a user (needs MIXBRIDGE_JWT_SECRET)")
+    p.add_argument("user")
+    p.add_argument("--days", type=float, default=7.0, help="validity in days (default 7)")
+    p.set_defaults(func=cmd_token)
+
+
+def cmd_serve(args: Any) -> int:
+    import uvicorn
+
+    from bridge.auth import secret
+
+    secret()  # refuse to start without a signing secret
+    if not args.media_root.is_dir():
+        raise MixbridgeError(f"--media-root {args.media_root}: no such folder")
+    uvicorn.run(create_app(args.media_root), host=args.host, port=args.port)
+    return 0
+
+
+def cmd_token(args: Any) -> int:
+    from bridge.auth import issue_token
+
+    print(issue_token(args.user, ttl_s=int(args.days * 86400)))
+    return 0

@@ -1,0 +1,36 @@
+"""Shape checks for the TOML tables of plugins.toml and sessions (cheap: no DSP imports)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.errors import SessionError
+
+SLOT_KEYS = {"plugin", "label", "bypass", "mix", "sidechain", "params"}
+
+
+def expect(value: Any, typ: type | tuple[type, ...], where: str) -> None:
+    if not isinstance(value, typ):
+        names = typ.__name__ if isinstance(typ, type) else " or ".join(t.__name__ for t in typ)
+        raise SessionError(f"{where}: expected {names}, got {type(value).__name__}")
+
+
+def check_slot_specs(slots: Any, where: str) -> None:
+    """Check the shape of a list of slot tables (plugin, label, bypass, mix, sidechain, params)."""
+    if not isinstance(slots, list):
+        raise SessionError(f"{where}: expected a list of processor tables")
+    for i, spec in enumerate(slots):
+        at = f"{where}[{i}]"
+        expect(spec, dict, at)
+        bad = set(spec) - SLOT_KEYS
+        if bad:
+            raise SessionError(f"{at}: unknown key(s) {sorted(bad)} (allowed: {sorted(SLOT_KEYS)})")
+        if "plugin" not in spec:
+            raise SessionError(f"{at}: missing 'plugin'")
+        expect(spec["plugin"], str, f"{at}.plugin")
+        expect(spec.get("params", {}), dict, f"{at}.params")
+        expect(spec.get("bypass", False), bool, f"{at}.bypass")
+        expect(spec.get("mix", 1.0), (int, float), f"{at}.mix")
+        for key in ("label", "sidechain"):
+            if key in spec:
+                expect(spec[key], str, f"{at}.{key}")

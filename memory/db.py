@@ -1,0 +1,75 @@
+"""Database engine and schema: SQLite in the data directory by default, PostgreSQL by URL.
+
+MIXBRIDGE_DATABASE_URL selects the database (e.g. postgresql+psycopg://user@host/db);
+the schema is created and upgraded by the Alembic migrations shipped in memory/migrations.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.errors import MemoryServiceError
+from core.settings import data_dir
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def database_url() -> str:
+    url = os.environ.get("MIXBRIDGE_DATABASE_URL")
+    if url:
+        return url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://") else url
+    d = data_dir()
+    d.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{d / 'memory.db'}"
+
+
+def make_engine(url: str | None = None, schema: str | None = None) -> Engine:
+    """An engine for ``url``; SQLite gets WAL and a busy timeout so threads and processes can share it."""
+    url = url or database_url()
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(conn, _):  # type: ignore[no-untyped-def]
+            cur = conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+    else:
+        args = {"options": f"-csearch_path={schema}"} if schema else {}
+        engine = create_engine(url, pool_pre_ping=True, connect_args=args)
+    return engine
+
+
+def migrate(engine: Engine, schema: str | None = None) -> None:
+    """Bring the schema to the newest revision (alembic upgrade head)."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            cfg.attributes["schema"] = schema
+            command.upgrade(cfg, "head")
+    except Exception as e:  # noqa: BLE001 - an unreachable or broken database is one clear error
+        raise MemoryServiceError(f"cannot prepare the database at {engine.url!r}: {type(e).__name__}: {e}") from e
+
+
+@contextmanager
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session that commits on success and rolls everything back on any error."""
+    with factory() as session:
+        try:
+            yield session
+            session.commit()
+        except Exception:
+            session.rollback()
+            raise

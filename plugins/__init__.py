@@ -1,0 +1,1 @@
+"""Built-in processor plugins and generators, each registered through core.hookspecs."""

@@ -1,0 +1,219 @@
+"""Mixing commands: ``mix``, ``analyze`` and ``bench mix``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+def register(sub: Any, bench: Any) -> None:
+    p = sub.add_parser("mix", help="mix a vocal over music: genre preset, unmasking, ducking, width, loudness")
+    p.add_argument("vocals", type=Path, help="vocal stem (mono or stereo)")
+    p.add_argument("music", type=Path, help="instrumental (mono or stereo)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output WAV (a JSON report is written beside it)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--genre", help="genre preset (default: classified from the music)")
+    g.add_argument("--reference", type=Path, help="reference track to match (spectrum, width, loudness)")
+    p.add_argument("--no-intelligent", dest="intelligent", action="store_false",
+                   help="plain level-matched sum, for comparison")
+    p.add_argument("--sample-rate", type=int, default=48000)
+    p.add_argument("--save-session", type=Path, help="also write the mix as a session TOML")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_mix)
+
+    p = sub.add_parser("analyze", help="spectrum, bands, masking and stereo image of a vocal and/or music")
+    p.add_argument("files", type=Path, nargs="+", help="one file, or VOCALS MUSIC for the masking report")
+    p.add_argument("--genre", action="store_true", help="also classify the (last) file's genre")
+    p.set_defaults(func=cmd_analyze)
+
+    p = bench.add_parser("mix", help="mix a synthetic 3-minute song (mono vocal, stereo music, every stage)")
+    p.add_argument("--seconds", type=float, default=180.0)
+    p.add_argument("--sample-rate", type=int, default=48000)
+    p.set_defaults(func=cmd_bench_mix)
+
+
+def _host() -> Any:
+    from core.host import PluginHost
+
+    host = PluginHost.from_toml()
+    for name, reason in host.failures.items():
+        print(f"mixbridge: warning: plugin {name!r} not loaded: {reason}", file=sys.stderr)
+    return host
+
+
+def cmd_mix(args: argparse.Namespace) -> int:
+    from plugins.mixing import plan_mix, run_mix
+
+    host = _host()
+    plan = plan_mix(args.vocals, args.music, host, genre=args.genre, reference=args.reference,
+                    intelligent=args.intelligent, sample_rate=args.sample_rate, output=args.output)
+    if args.save_session:
+        plan.session.save(args.save_session)
+    result = run_mix(plan, host, output=args.output)
+    rep = result.report
+    if args.json:
+        print(json.dumps(rep, indent=2, default=float))
+        return 0
+    b, a = rep["measurements"]["before"], rep["measurements"]["after"]
+    conf = rep["genre"]["confidence"]
+    print(f"wrote {rep['output']} and {rep['report']}")
+    print(f"genre {rep['genre']['name']} ({rep['genre']['source']}"
+          + (f", confidence {conf:.2f})" if conf is not None else ")"))
+    print("applied: " + ", ".join(rep["enhancement_applied"]))
+    for key, unit in (("integrated_lufs", "LUFS"), ("true_peak_dbtp", "dBTP"), ("masking_db", "dB"),
+                      ("width", ""), ("low_band_correlation", "")):
+        if b.get(key) is not None and a.get(key) is not None:
+            print(f"  {key:22s} {b[key]:8.2f} -> {a[key]:8.2f} {unit}")
+    for w in rep["warnings"]:
+        print(f"warning: {w}")
+    return 0
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from core import audio_io
+    from plugins import analysis
+
+    audio = [audio_io.read(f)[0] for f in args.files]
+    sr = audio_io.read(args.files[0])[1]
+    if len(audio) == 2:
+        out: dict[str, Any] = analysis.report(audio[0], audio[1], sr)
+    else:
+        out = {"features": analysis.spectral_features(audio[0], sr),
+               "stereo": analysis.stereo_measures(audio[0], sr, ((20.0, 150.0), (150.0, 2500.0), (2500.0, 20000.0)))}
+    if args.genre:
+        from plugins.genre import classify
+
+        name, conf = classify(audio[-1], sr)
+        out["genre"] = {"name": name, "confidence": conf}
+    print(json.dumps(out, indent=2, default=float))
+    return 0
+
+
+def synth_song(seconds: float, sr: int, seed: int = 0) -> tuple[Any, Any]:
+    """A synthetic song: a sung-like mono vocal (phrases, vibrato, sibilants) and stereo pop music."""
+    import numpy as np
+
+    from plugins.genre import synth_clip
+
+    rng = np.random.default_rng(seed)
+    n = int(seconds * sr)
+    left = np.concatenate([synth_clip("pop", rng, sr, 8.0) for _ in range(int(np.ceil(seconds / 8.0)))])[:n]
+    right = np.roll(left, int(0.011 * sr)) * 0.9 + 0.1 * left
+    music = np.vstack([left, right]).astype(np.float32) * 0.5
+    t = np.arange(n) / sr
+    f0 = 220.0 * 2 ** (np.floor(t / 0.5) % 5 / 12) * (1 + 0.01 * np.sin(2 * np.pi * 5.5 * t))
+    phase = 2 * np.pi * np.cumsum(f0) / sr
+    voice = sum(np.sin(k * phase) / k for k in range(1, 16))
+    phrase = ((t % 8.0) < 6.0) * (0.6 + 0.4 * np.sin(np.pi * (t % 0.5) / 0.5))
+    ess = ((t % 2.0) > 1.85) * rng.standard_normal(n) * 0.3
+    vocal = (0.3 * voice * phrase + ess * ((t % 8.0) < 6.0)).astype(np.float32)[None]
+    return vocal, music
+
+
+def cmd_bench_mix(args: argparse.Namespace) -> int:
+    import subprocess
+    import tempfile
+
+    from core import audio_io
+
+    sr = args.sample_rate
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        for name, secs, seed in (("song", args.seconds, 0), ("warm", 5.0, 1)):
+            vocal, music = synth_song(secs, sr, seed)
+            audio_io.write(d / f"{name}_vocals.wav", vocal, sr, "float")
+            audio_io.write(d / f"{name}_music.wav", music, sr, "float")
+        del vocal, music
+        # a fresh process, so that peak memory is the mix's own (not the synthesis above)
+        proc = subprocess.run([sys.executable, "-m", "plugins.mix_cli", str(d), str(sr)],
+                              capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            print(proc.stderr, file=sys.stderr)
+            return 1
+        rep = json.loads(proc.stdout)
+        pb = _pedalboard_ratio(sr, args.seconds)
+    total = rep["total_s"]
+    print(f"mix of a {args.seconds:g} s song at {sr} Hz (mono vocal, stereo music), genre "
+          f"{rep['genre']['name']} ({rep['genre']['source']}):")
+    print(f"  {'plan (read, analyse, classify, tempo)':40s} {rep['plan_s']:7.2f} s")
+    print(f"  {'render + measure + write':40s} {rep['run_s']:7.2f} s")
+    for k, v in rep["stages"].items():
+        print(f"    render stage {k:27s} {v:7.2f} s")
+    print(f"  total {total:.2f} s = {args.seconds / total:.1f}x real time "
+          f"(without the loudness stage: {args.seconds / (total - rep['stages'].get('loudness', 0.0)):.1f}x)")
+    print(f"  peak RSS {rep['peak_rss_mb']:.0f} MB (after imports and a 5 s warm-up: {rep['warm_rss_mb']:.0f} MB)")
+    print(f"  applied: {', '.join(rep['enhancement_applied'])}")
+    for w in rep["warnings"]:
+        print(f"  warning: {w}")
+    for name, (ours, theirs) in pb.items():
+        print(f"  {name}: mixbridge {ours:.3f} s, pedalboard {theirs:.3f} s (pedalboard/mixbridge {theirs / ours:.2f})")
+    return 0
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM: unlike ru_maxrss it is not inherited across exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _bench_child(folder: Path, sr: int) -> None:
+    """The timed part of ``bench mix``: warm up on 5 s, then mix the song; print JSON."""
+    from core.host import PluginHost
+    from plugins.mixing import plan_mix, run_mix
+
+    host = PluginHost.from_toml()
+    run_mix(plan_mix(folder / "warm_vocals.wav", folder / "warm_music.wav", host, genre="pop",
+                     sample_rate=sr), host)
+    warm = _peak_rss_mb()
+    t0 = time.perf_counter()
+    plan = plan_mix(folder / "song_vocals.wav", folder / "song_music.wav", host, sample_rate=sr,
+                    output=folder / "mix.wav")
+    t1 = time.perf_counter()
+    result = run_mix(plan, host, output=folder / "mix.wav")
+    t2 = time.perf_counter()
+    rep = result.report
+    print(json.dumps({
+        "plan_s": t1 - t0, "run_s": t2 - t1, "total_s": t2 - t0,
+        "stages": {s["stage"]: s["seconds"] for s in rep["stages"]},
+        "peak_rss_mb": _peak_rss_mb(), "warm_rss_mb": warm,
+        "genre": rep["genre"], "enhancement_applied": rep["enhancement_applied"], "warnings": rep["warnings"],
+    }, default=float))
+
+
+def _pedalboard_ratio(sr: int, seconds: float) -> dict[str, tuple[float, float]]:
+    """Our reverb and delay against pedalboard's on the same stereo noise, 512-frame blocks."""
+    import numpy as np
+    import pedalboard
+
+    from plugins.delay import Delay
+    from plugins.reverb import Reverb
+
+    x = (np.random.default_rng(0).standard_normal((2, int(seconds * sr))) * 0.1).astype(np.float32)
+    out = {}
+    for name, ours, theirs in (
+        ("reverb", Reverb(room_size=0.7), pedalboard.Reverb(room_size=0.7)),
+        ("delay", Delay(time_ms=300.0, feedback=0.4), pedalboard.Delay(delay_seconds=0.3, feedback=0.4)),
+    ):
+        ours.prepare(sr, 512, 2)
+        y = x.copy()
+        t0 = time.perf_counter()
+        for i in range(0, y.shape[1], 512):
+            ours.process(y[:, i : i + 512])
+        t_ours = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for i in range(0, x.shape[1], 512):
+            theirs.process(x[:, i : i + 512], sr, reset=False)
+        out[name] = (t_ours, time.perf_counter() - t0)
+    return out
+
+
+if __name__ == "__main__":
+    _bench_child(Path(sys.argv[1]), int(sys.argv[2]))

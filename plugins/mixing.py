@@ -1,0 +1,317 @@
+"""Song assembly: vocals + music -> a Session (vocal, music and master chains, loudness) -> a mix.
+
+:func:`plan_mix` reads the stems, analyses them and builds the Session (testable
+without rendering); :func:`run_mix` renders it with ``core.render.render``,
+applies reference matching when asked, and measures before and after.
+
+Intelligent mode: the genre preset (given, or classified from the music) sets
+the chains; the analysis retunes them: the music's unmasking bands move to the
+bands where the music covers the vocal most, their depth and the ducking depth
+grow with the measured masking, the delay syncs to the music's tempo, and the
+track gains set the preset's vocal-over-music loudness offset. ``intelligent =
+False`` gives the plain comparison: both stems at equal loudness, summed,
+brought to the same loudness target, nothing else.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core import audio_io
+from core.errors import MixbridgeError, ModelUnavailableError, SessionError
+from core.host import PluginHost
+from core.session import Loudness, Master, Session, Track
+from plugins import analysis
+
+STEM_LUFS = -23.0  # stems are gain-staged around EBU R128's level before the sum
+MAX_UNMASK_DB = 9.0
+MAX_DUCK_DB = 8.0
+MIN_CONFIDENCE = 0.4  # below this the classifier's genre is not trusted: pop is used
+MASK_WINDOW_S = 60.0  # analysis, gain staging and masking use the middle minute (before and after alike)
+
+
+def _window(frames: int, sr: int, seconds: float = MASK_WINDOW_S) -> slice:
+    """The middle ``seconds`` of a signal of ``frames`` frames (all of it if shorter)."""
+    n = int(seconds * sr)
+    start = max(0, (frames - n) // 2)
+    return slice(start, min(frames, start + n))
+
+
+@dataclass
+class MixPlan:
+    """A built session plus what was decided and measured on the way."""
+
+    session: Session
+    genre: str
+    genre_source: str  # "given", "classified", "default" or "none"
+    genre_confidence: float | None
+    enhancement_applied: list[str]
+    analysis: dict[str, Any]
+    stem_lufs: dict[str, float]
+    reference: dict[str, Any] | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def _lufs(audio: np.ndarray, sr: int) -> float:
+    from core import loudness
+
+    v = float(loudness.integrated_lufs(audio, sr))
+    if not math.isfinite(v):
+        raise MixbridgeError("a stem is silent (its loudness is -inf LUFS); nothing to mix")
+    return v
+
+
+def genre_presets(host: PluginHost) -> dict[str, dict[str, Any]]:
+    """All presets from every plugin answering ``mixbridge_genre_presets`` (later plugins win)."""
+    out: dict[str, dict[str, Any]] = {}
+    for part in reversed(host.pm.hook.mixbridge_genre_presets()):
+        out.update(part)
+    return out
+
+
+def estimate_bpm(music: np.ndarray, sr: int) -> float:
+    """Tempo (bpm, 60..180) from 30 s of the music's onset envelope (the middle of the song)."""
+    import librosa
+
+    y = music[:, _window(music.shape[1], sr, 30.0)].mean(axis=0)
+    onset = librosa.onset.onset_strength(y=y, sr=sr, hop_length=1024)
+    bpm = float(np.atleast_1d(librosa.feature.tempo(onset_envelope=onset, sr=sr, hop_length=1024))[0])
+    return float(np.clip(bpm, 60.0, 180.0))
+
+
+def _slots(specs: list[dict[str, Any]], host: PluginHost, where: str, warnings: list[str]) -> list[dict[str, Any]]:
+    """Deep copies of the preset's slots whose plugins are loaded; the rest become warnings."""
+    out = []
+    for spec in specs:
+        if spec["plugin"] not in host.processors:
+            warnings.append(f"{where}: plugin {spec['plugin']!r} is not loaded; its stage is skipped")
+            continue
+        out.append(copy.deepcopy(spec))
+    return out
+
+
+def _retune_music(slots: list[dict[str, Any]], mask: dict[str, Any], applied: list[str]) -> None:
+    """Point the unmasking bands at the most masked bands and scale depths by the masking."""
+    worst = [b for b in mask["worst_bands"] if analysis.band_edges(b)[0] >= 150.0][:2]
+    for spec in slots:
+        p = spec.setdefault("params", {})
+        if spec["plugin"] == "dynamic_eq" and p.get("b1_on", "on") != "off":
+            for n, band in enumerate(worst, 1):
+                lo, hi = analysis.band_edges(band)
+                m = mask["bands"][band]["masking_db"]
+                p[f"b{n}_freq_hz"] = round(math.sqrt(lo * hi), 1)
+                p[f"b{n}_on"] = "on"
+                depth = max(abs(float(p.get(f"b{n}_range_db", 3.0))), 0.5 * m)
+                p[f"b{n}_range_db"] = -round(min(depth, MAX_UNMASK_DB), 2)
+            if worst:
+                applied.append("unmasking_eq:" + ",".join(worst))
+        if spec["plugin"] == "ducker" and float(p.get("depth_db", 4.0)) > 0.0:
+            p["depth_db"] = round(min(float(p.get("depth_db", 4.0)) + 0.25 * mask["overall_db"], MAX_DUCK_DB), 2)
+            applied.append(f"sidechain_ducking:{p['depth_db']:g}dB")
+
+
+def plan_mix(
+    vocals: str | Path,
+    music: str | Path,
+    host: PluginHost,
+    genre: str | None = None,
+    reference: str | Path | None = None,
+    intelligent: bool = True,
+    sample_rate: int = 48000,
+    output: str | Path = "mix.wav",
+    block_size: int = 4096,
+) -> MixPlan:
+    """Read and analyse the stems and build the mix Session.
+
+    Parameters
+    ----------
+    vocals, music : path
+        Audio files (any rate; mono or stereo). The vocal track keeps its channels.
+    genre : str, optional
+        A preset name; None classifies the music (intelligent mode only).
+    reference : path, optional
+        A reference track: the loudness target becomes its loudness and
+        :func:`run_mix` matches the mix's spectrum and width to it.
+    intelligent : bool
+        False: a plain level-matched sum (no chains), for comparison.
+
+    Examples
+    --------
+    >>> plan = plan_mix("vocals.wav", "music.wav", PluginHost.from_toml(), genre="rock")  # doctest: +SKIP
+    >>> [t.name for t in plan.session.tracks]                                           # doctest: +SKIP
+    ['vocals', 'music']
+    """
+    voc, _ = audio_io.read(vocals, sample_rate=sample_rate)
+    mus, _ = audio_io.read(music, sample_rate=sample_rate)
+    if voc.shape[0] > 2 or mus.shape[0] > 2:
+        raise SessionError("vocals and music must be mono or stereo")
+    # all analysis, loudness included, runs on the middle minute: representative of a song,
+    # and it bounds time and memory whatever the song's length
+    win = _window(min(voc.shape[1], mus.shape[1]), sample_rate)
+    lufs = {"vocals": _lufs(voc[:, win], sample_rate), "music": _lufs(mus[:, win], sample_rate)}
+    warnings: list[str] = []
+    report: dict[str, Any] = {"before": {"masking": analysis.masking(
+        voc[:, win] * 10 ** ((STEM_LUFS - lufs["vocals"]) / 20),
+        mus[:, win] * 10 ** ((STEM_LUFS - lufs["music"]) / 20), sample_rate)},
+        "masking_window_s": [win.start / sample_rate, win.stop / sample_rate]}
+    session = Session(name=Path(output).stem, sample_rate=sample_rate, block_size=block_size, tail_s=0.0,
+                      output_path=str(output), base_dir=Path.cwd())
+    tracks = {"vocals": str(Path(vocals).resolve()), "music": str(Path(music).resolve())}
+    ref_info = None
+    if reference is not None:
+        from plugins import reference as refmod
+
+        ref_audio, _ = audio_io.read(reference, sample_rate=sample_rate)
+        ref_info = refmod.analyse(ref_audio, sample_rate)
+        if not math.isfinite(ref_info["loudness_lufs"]):
+            raise MixbridgeError(f"{reference}: the reference is silent")
+
+    if not intelligent:
+        session.tracks = [Track(n, p, gain_db=round(STEM_LUFS - lufs[n], 3)) for n, p in tracks.items()]
+        target = ref_info["loudness_lufs"] if ref_info else -14.0
+        session.master = Master(loudness=Loudness(True, float(np.clip(target, -70.0, 0.0)), -1.0))
+        return MixPlan(session, genre or "none", "none", None, ["level_match", "loudness"], report, lufs,
+                       ref_info, warnings)
+
+    applied: list[str] = []
+    confidence = None
+    if genre is not None:
+        source = "given"
+    else:
+        from plugins.genre import classify
+
+        try:
+            genre, confidence = classify(mus, sample_rate)
+            source = "classified"
+            if confidence < MIN_CONFIDENCE:
+                warnings.append(f"genre classifier unsure ({genre}, {confidence:.2f}); using pop")
+                genre, source = "pop", "default"
+        except ModelUnavailableError as e:
+            warnings.append(f"{e}; using pop")
+            genre, source = "pop", "default"
+    presets = genre_presets(host)
+    if genre not in presets:
+        raise SessionError(f"unknown genre {genre!r} (presets: {', '.join(sorted(presets))})")
+    preset = presets[genre]
+    applied.append(f"genre_preset:{genre}")
+
+    mask = report["before"]["masking"]
+    report["vocals"] = analysis.spectral_features(voc[:, win], sample_rate)
+    report["music"] = analysis.spectral_features(mus[:, win], sample_rate)
+    bpm = estimate_bpm(mus, sample_rate)
+    session.genre, session.bpm = genre, round(bpm, 2)
+
+    vocal = _slots(preset["vocal"], host, "vocal chain", warnings)
+    for spec in vocal:
+        if spec["plugin"] == "delay":
+            spec.setdefault("params", {})["bpm"] = session.bpm
+        applied.append(f"vocal:{spec.get('label', spec['plugin'])}")
+    music_chain = _slots(preset["music"], host, "music chain", warnings)
+    _retune_music(music_chain, mask, applied)
+    master = _slots(preset["master"], host, "master chain", warnings)
+    applied += [f"master:{s['plugin']}" for s in master]
+
+    offset = float(preset["mix"].get("vocal_offset_lu", 2.0))
+    target = ref_info["loudness_lufs"] if ref_info else float(preset["mix"].get("target_lufs", -14.0))
+    session.tracks = [Track("vocals", tracks["vocals"], processors=vocal),
+                      Track("music", tracks["music"], processors=music_chain)]
+    # gain staging needs the loudness *after* the chains (compression, EQ and reverb change
+    # it): run the chains over the analysis window, and measure the masking there as well
+    stems = processed_stems(session, host, {"vocals": voc[:, win], "music": mus[:, win]})
+    post = {k: _lufs(v, sample_rate) for k, v in stems.items()}
+    session.tracks[0].gain_db = round(STEM_LUFS + offset - post["vocals"], 3)
+    session.tracks[1].gain_db = round(STEM_LUFS - post["music"], 3)
+    for t in session.tracks:
+        if not -96.0 <= t.gain_db <= 24.0:
+            raise SessionError(f"{t.name}: level matching needs {t.gain_db:+.1f} dB, outside [-96, 24]")
+    gv, gm = (10 ** (t.gain_db / 20) for t in session.tracks)
+    report["after"] = {"masking": analysis.masking(gv * stems["vocals"], gm * stems["music"], sample_rate)}
+    report["post_chain_lufs"] = post
+    session.master = Master(processors=master, loudness=Loudness(True, float(np.clip(target, -70.0, 0.0)), -1.0))
+    applied.append(f"vocal_level:+{offset:g}LU")
+    applied.append("loudness")
+    if ref_info:
+        applied.append("reference_match")
+    return MixPlan(session, genre, source, confidence, applied, report, lufs, ref_info, warnings)
+
+
+def processed_stems(session: Session, host: PluginHost, audio: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Copies of ``audio`` (track name -> (channels, frames)) through the session's track chains.
+
+    Sidechains are honoured and the block size is the render's; the result is
+    before track gain and the sum, aligned for the chains' latency.
+    """
+    from core.render import build_chains, track_order
+
+    chains, _ = build_chains(session, host)
+    n = max(a.shape[1] for a in audio.values())
+    outs = {k: np.pad(a, ((0, 0), (0, n - a.shape[1]))).astype(np.float32) for k, a in audio.items()}
+    for name, a in outs.items():
+        chains[name].prepare(session.sample_rate, session.block_size, a.shape[0])
+    order = track_order(chains)
+    for start in range(0, n, session.block_size):
+        stop = min(start + session.block_size, n)
+        for name in order:
+            ch = chains[name]
+            ch.process(outs[name][:, start:stop], {s: outs[s][:, start:stop] for s in ch.sidechain_inputs})
+    return {k: v[:, chains[k].latency :] for k, v in outs.items()}
+
+
+def _image(audio: np.ndarray, sr: int) -> dict[str, Any]:
+    st = analysis.stereo_measures(audio, sr, ((20.0, 150.0),))
+    return {"width": st["width"], "correlation": st["correlation"], "balance_db": st["balance_db"],
+            "low_band_correlation": st["bands"]["20-150"]["correlation"]}
+
+
+def run_mix(plan: MixPlan, host: PluginHost, output: str | Path | None = None) -> Any:
+    """Render the plan, apply reference matching, measure; write OUT.wav + OUT.json when ``output`` is given.
+
+    Returns the ``core.render.RenderResult`` whose report holds ``enhancement_applied``,
+    ``genre`` and ``measurements`` (``before``: the plain level-matched sum; ``after``: the mix).
+    """
+    from core import loudness
+    from core.render import render, write_outputs
+
+    session = plan.session
+    sr = session.sample_rate
+    result = render(session, host)
+    rep = result.report
+    if plan.reference is not None:
+        from plugins import reference as refmod
+
+        matched, mrep = refmod.match(result.audio, sr, plan.reference)
+        result.audio, mastering = loudness.master(matched, sr, host, target_lufs=session.master.loudness.target_lufs,
+                                                  ceiling_dbtp=session.master.loudness.ceiling_dbtp)
+        rep["reference_match"] = {**mrep, "mastering": mastering}
+        rep["loudness"]["after"] = _measure(result.audio, sr)
+
+    voc, _ = audio_io.read(session.resolve(session.tracks[0].source), sample_rate=sr)
+    mus, _ = audio_io.read(session.resolve(session.tracks[1].source), sample_rate=sr)
+    n = min(voc.shape[1], mus.shape[1])
+    g = {k: 10 ** ((STEM_LUFS - v) / 20) for k, v in plan.stem_lufs.items()}
+    plain = (g["vocals"] * np.broadcast_to(voc[:, :n], (2, n)) + g["music"] * np.broadcast_to(mus[:, :n], (2, n)))
+    before = {**_measure(plain, sr), **_image(plain, sr),
+              "masking_db": plan.analysis["before"]["masking"]["overall_db"]}
+    after = {**rep["loudness"]["after"], **_image(result.audio, sr)}
+    after["masking_db"] = plan.analysis.get("after", plan.analysis["before"])["masking"]["overall_db"]
+    rep["enhancement_applied"] = plan.enhancement_applied
+    rep["genre"] = {"name": plan.genre, "source": plan.genre_source, "confidence": plan.genre_confidence}
+    rep["measurements"] = {"before": before, "after": after}
+    rep["analysis"] = plan.analysis
+    rep["warnings"] = [*plan.warnings, *rep["warnings"]]
+    rep["session"] = session.to_dict()
+    if output is not None:
+        write_outputs(result, output, session.bit_depth)
+    return result
+
+
+def _measure(audio: np.ndarray, sr: int) -> dict[str, Any]:
+    from core.render import measure
+
+    return measure(audio, sr)

@@ -1,0 +1,48 @@
+"""OSCQuery: the JSON tree over real HTTP, a value change over a real websocket."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+from pythonosc.osc_message import OscMessage
+from websockets.sync.client import connect
+
+from bridge.control import Controller
+from bridge.oscquery import OSCQueryServer
+from core.host import PluginHost
+
+THR = "/mixbridge/vocal/compressor/threshold_db"
+
+
+def test_tree_over_http_and_listen_over_websocket(host: PluginHost, tmp_path: Path) -> None:
+    ctl = Controller({"vocal": host.chain("vocal")}, presets_dir=tmp_path)
+    q = OSCQueryServer(ctl, port=0, osc_port=9123).start()
+    try:
+        base = f"http://127.0.0.1:{q.port}"
+        root = httpx.get(base + "/").json()
+        comp = root["CONTENTS"]["mixbridge"]["CONTENTS"]["vocal"]["CONTENTS"]["compressor"]
+        assert comp["FULL_PATH"] == "/mixbridge/vocal/compressor"
+        thr = comp["CONTENTS"]["threshold_db"]
+        p = ctl.resolve(THR).param
+        assert thr == {"FULL_PATH": THR, "TYPE": "f", "ACCESS": 3, "VALUE": [-20.0],
+                       "RANGE": [{"MIN": p.min, "MAX": p.max}], "UNIT": ["dB"], "DESCRIPTION": p.doc}
+        assert comp["CONTENTS"]["bypass"]["TYPE"] == "i"
+        leaves = [t.address for t in ctl.targets()]
+        assert all(httpx.get(base + a).json()["FULL_PATH"] == a for a in leaves[:5])
+        assert httpx.get(base + THR + "?VALUE").json() == {"VALUE": [-20.0]}
+        info = httpx.get(base + "/?HOST_INFO").json()
+        assert (info["OSC_PORT"], info["OSC_TRANSPORT"], info["EXTENSIONS"]["LISTEN"]) == (9123, "UDP", True)
+        assert httpx.get(base + "/mixbridge/nope").status_code == 404
+        with connect(f"ws://127.0.0.1:{q.port}/") as ws:
+            ws.send(json.dumps({"COMMAND": "LISTEN", "DATA": THR}))
+            ws.send(b"not osc")  # ignored, the session goes on
+            ws.ping().wait(2)  # the LISTEN has been handled once the pong is back
+            ctl.set("/mixbridge/vocal/eq/b3_gain_db", 1.0)  # not listened to
+            ctl.set(THR, -31.5, source="midi")
+            msg = OscMessage(ws.recv(timeout=2))
+            assert (msg.address, list(msg.params)) == (THR, [-31.5])
+        assert httpx.get(base + THR + "?VALUE").json() == {"VALUE": [-31.5]}
+    finally:
+        q.stop()

@@ -1,0 +1,87 @@
+"""Shared fixtures: a fresh plugin host (no installed entry points), a private data directory,
+and the databases and caches the memory and API tests run on."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.host import PluginHost, PluginsConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_data_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Renders recorded during tests go to a throwaway memory, never the user's."""
+    os.environ["MIXBRIDGE_DATA_DIR"] = str(tmp_path_factory.mktemp("mixbridge-data"))
+
+
+@pytest.fixture(scope="session")
+def plugins_config() -> PluginsConfig:
+    """The repository's plugins.toml with entry-point loading off."""
+    cfg = PluginsConfig.load(ROOT / "plugins.toml")
+    cfg.entry_points = False
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def host(plugins_config: PluginsConfig) -> PluginHost:
+    return PluginHost(plugins_config)
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)
+
+
+
+PG_URL = os.environ.get("MIXBRIDGE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("MIXBRIDGE_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+def reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def pg_schema() -> Iterator[str]:
+    """A fresh schema in the `test` database, dropped afterwards."""
+    if not reachable("127.0.0.1", 5432):
+        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
+    from sqlalchemy import create_engine, text
+
+    schema = f"mbtest_{uuid.uuid4().hex[:10]}"
+    eng = create_engine(PG_URL)
+    with eng.begin() as c:
+        c.execute(text(f"CREATE SCHEMA {schema}"))
+    yield schema
+    with eng.begin() as c:
+        c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    eng.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str | None]:
+    """Connection settings for MemoryService on each database."""
+    if request.param == "sqlite":
+        return {"url": f"sqlite:///{tmp_path / 'memory.db'}", "schema": None}
+    return {"url": PG_URL, "schema": request.getfixturevalue("pg_schema")}
+
+
+@pytest.fixture
+def redis_url() -> str:
+    if not reachable("127.0.0.1", 6379):
+        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    return REDIS_URL

@@ -1,0 +1,164 @@
+"""The processor contract, checked on every processor the host registers (plugins.toml).
+
+Processors other engineers add are covered as soon as plugins.toml loads them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.host import PluginHost, PluginsConfig
+from core.processor import Processor
+from tests.conftest import ROOT
+
+SR = 48000
+CHANNELS = 2
+MAX_BLOCK = 256
+FRAMES = 3000
+# Odd sizes, single samples and a full block, cycled until FRAMES are used.
+BLOCK_PATTERN = (1, 7, 256, 1, 33, 64, 1, 129, 2, 255)
+
+
+def _classes() -> dict[str, type[Processor]]:
+    cfg = PluginsConfig.load(ROOT / "plugins.toml")
+    cfg.entry_points = False
+    return PluginHost(cfg).processors
+
+
+# Offline stages that analyse a whole track at once (pitch tracking, vocoder chunking):
+# block-by-block identities do not apply; test_offline_processor_... checks them instead.
+def _names() -> list[str]:
+    return sorted(n for n, c in _classes().items() if not c.whole_track)
+
+
+def _offline_names() -> list[str]:
+    return sorted(n for n, c in _classes().items() if c.whole_track)
+
+
+def _sidechain_names() -> list[str]:
+    return sorted(n for n, c in _classes().items() if c.accepts_sidechain)
+
+
+@pytest.fixture(params=_names())
+def proc(request: pytest.FixtureRequest, host: PluginHost) -> Processor:
+    p = host.create(request.param)
+    p.prepare(SR, MAX_BLOCK, CHANNELS)
+    return p
+
+
+def _signal(frames: int = FRAMES, level: float = 0.3) -> np.ndarray:
+    rng = np.random.default_rng(7)
+    return (level * rng.standard_normal((CHANNELS, frames))).astype(np.float32)
+
+
+def _run(p: Processor, x: np.ndarray, pattern: tuple[int, ...] = (MAX_BLOCK,)) -> np.ndarray:
+    y = x.copy()
+    i = k = 0
+    while i < y.shape[1]:
+        n = pattern[k % len(pattern)]
+        p.process(y[:, i : i + n])
+        i += n
+        k += 1
+    return y
+
+
+def test_shape_dtype_kept_and_finite(proc: Processor) -> None:
+    x = _signal()
+    block = x[:, :MAX_BLOCK].copy()
+    proc.process(block)
+    assert block.shape == (CHANNELS, MAX_BLOCK) and block.dtype == np.float32
+    assert np.all(np.isfinite(block))
+
+
+def test_odd_and_one_sample_blocks_equal_whole_blocks(proc: Processor) -> None:
+    x = _signal()
+    whole = _run(proc, x)
+    proc.reset()
+    chunked = _run(proc, x, BLOCK_PATTERN)
+    np.testing.assert_allclose(chunked, whole, rtol=0, atol=1e-6)
+
+
+def test_reset_is_deterministic(proc: Processor) -> None:
+    x = _signal()
+    first = _run(proc, x)
+    proc.reset()
+    second = _run(proc, x)
+    np.testing.assert_array_equal(first, second)
+
+
+def test_impulse_comes_out_at_latency(proc: Processor) -> None:
+    at = 10
+    x = np.zeros((CHANNELS, 2048), dtype=np.float32)
+    x[:, at] = 0.25
+    y = _run(proc, x)
+    lat = proc.latency
+    assert lat >= 0
+    assert np.max(np.abs(y[:, : at + lat])) <= 1e-7, "output before the reported latency"
+    assert np.min(np.abs(y[:, at + lat])) > 1e-4, f"no output at the reported latency {lat}"
+
+
+def _extremes(p: Processor) -> list[dict[str, float]]:
+    lows = {q.name: q.min for q in p.params}
+    highs = {q.name: q.max for q in p.params}
+    single = [{q.name: v} for q in p.params for v in (q.min, q.max)]
+    return [{}, lows, highs, *single]
+
+
+def test_params_at_min_max_default_stay_finite(proc: Processor, host: PluginHost) -> None:
+    x = _signal(1024, level=0.5)
+    for values in _extremes(proc):
+        p = host.create(proc.name, **values)
+        p.prepare(SR, MAX_BLOCK, CHANNELS)
+        y = _run(p, x)
+        assert np.all(np.isfinite(y)), f"{proc.name} with {values} produced non-finite output"
+
+
+def test_mono_runs_and_chunks_like_whole(proc: Processor, host: PluginHost) -> None:
+    p = host.create(proc.name)
+    p.prepare(SR, MAX_BLOCK, 1)
+    x = _signal()[:1].copy()
+    whole = _run(p, x)
+    p.reset()
+    np.testing.assert_allclose(_run(p, x, BLOCK_PATTERN), whole, rtol=0, atol=1e-6)
+    assert np.all(np.isfinite(whole))
+
+
+@pytest.mark.parametrize("name", _sidechain_names())
+def test_sidechain_chunks_like_whole(name: str, host: PluginHost) -> None:
+    proc = host.create(name)
+    proc.prepare(SR, MAX_BLOCK, CHANNELS)
+    x = _signal()
+    key = 3.0 * _signal()[:1]
+
+    def run(pattern: tuple[int, ...]) -> np.ndarray:
+        y = x.copy()
+        i = k = 0
+        while i < y.shape[1]:
+            n = pattern[k % len(pattern)]
+            proc.process(y[:, i : i + n], key[:, i : i + n])
+            i += n
+            k += 1
+        return y
+
+    whole = run((MAX_BLOCK,))
+    proc.reset()
+    np.testing.assert_allclose(run(BLOCK_PATTERN), whole, rtol=0, atol=1e-6)
+    proc.reset()
+    assert not np.allclose(whole, _run(proc, x)), "the sidechain changed nothing"
+
+
+@pytest.mark.parametrize("name", _offline_names())
+def test_offline_processor_works_in_place_and_keeps_length(name: str, host: PluginHost) -> None:
+    """Offline-only stages (whole tracks at once): in place, same shape, finite, repeatable."""
+    p = host.create(name)
+    p.prepare(SR, SR, 1)
+    t = np.arange(SR // 2) / SR
+    x = (0.2 * np.sin(2 * np.pi * 220 * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t)))[None]
+    x = x.astype(np.float32)
+    first = x.copy()
+    p.process(first)
+    assert first.shape == x.shape and first.dtype == np.float32 and np.all(np.isfinite(first))
+    second = x.copy()
+    p.process(second)
+    np.testing.assert_allclose(first, second, atol=1e-4)  # torch reductions may reorder

@@ -1,0 +1,193 @@
+"""Vocoder enhancement: Vocos with a random model of the real architecture, fallbacks, DSP."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from plugins import vocoder as V
+from plugins.voice_dsp import compress, enhance_dsp, equalize, reduce_noise
+
+# charactr/vocos-mel-24khz's config.yaml, structure and sizes as published
+VOCOS_MEL_24KHZ = {
+    "feature_extractor": {
+        "class_path": "vocos.feature_extractors.MelSpectrogramFeatures",
+        "init_args": {
+            "sample_rate": 24000,
+            "n_fft": 1024,
+            "hop_length": 256,
+            "n_mels": 100,
+            "padding": "center",
+        },
+    },
+    "backbone": {
+        "class_path": "vocos.models.VocosBackbone",
+        "init_args": {"input_channels": 100, "dim": 512, "intermediate_dim": 1536, "num_layers": 8},
+    },
+    "head": {
+        "class_path": "vocos.heads.ISTFTHead",
+        "init_args": {"dim": 512, "n_fft": 1024, "hop_length": 256, "padding": "center"},
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def vocos_dir(tmp_path_factory):
+    torch = pytest.importorskip("torch")
+    yaml = pytest.importorskip("yaml")
+    from vocos import Vocos
+
+    d = tmp_path_factory.mktemp("vocos")
+    (d / "config.yaml").write_text(yaml.safe_dump(VOCOS_MEL_24KHZ))
+    torch.manual_seed(0)
+    torch.save(Vocos.from_hparams(str(d / "config.yaml")).state_dict(), d / "pytorch_model.bin")
+    return d
+
+
+def voiced(sr: int, seconds: float, f0: float = 220.0, seed: int = 0) -> np.ndarray:
+    t = np.arange(int(sr * seconds)) / sr
+    x = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 12))
+    x = x * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t) ** 2)
+    return (0.2 * x + 0.003 * np.random.default_rng(seed).standard_normal(t.size)).astype(
+        np.float32
+    )
+
+
+@pytest.mark.torch
+def test_vocos_loads_real_architecture_from_directory(vocos_dir):
+    model = V.load_vocos(str(vocos_dir))
+    assert sum(p.numel() for p in model.parameters()) == 13_531_650  # mel-24khz's size
+    found, _ = V.find_vocos_weights(vocos_dir)
+    assert found == vocos_dir
+
+
+@pytest.mark.torch
+def test_vocos_shapes_and_level(vocos_dir):
+    model = V.load_vocos(str(vocos_dir))
+    x = np.stack([voiced(48000, 1.3), voiced(48000, 1.3, 330.0, 1)])
+    y = V.vocos_resynthesize(x, 48000, model)
+    assert y.shape == x.shape and y.dtype == np.float32 and np.isfinite(y).all()
+    for c in range(2):  # level matched to the input within 0.1 dB
+        ratio = np.sqrt(np.mean(y[c] ** 2) / np.mean(x[c] ** 2))
+        assert abs(20 * np.log10(ratio)) < 0.1
+
+
+@pytest.mark.torch
+def test_vocos_chunked_equals_unchunked_without_clicks(vocos_dir):
+    model = V.load_vocos(str(vocos_dir))
+    fn = V._vocos_fn(model)
+    x = voiced(24000, 3.0)
+    whole = fn(x).astype(np.float64)
+    parts = V.chunked(fn, x, chunk=24000, align=256)
+    assert np.max(np.abs(parts - whole)) < 1e-4 * np.max(np.abs(whole))
+    # no step at the chunk borders: the sample-to-sample jump there is no larger than elsewhere
+    jump = np.abs(np.diff(parts))
+    for b in (24000, 48000):
+        assert jump[b - 600 : b + 600].max() <= 1.05 * np.percentile(jump, 99.9)
+
+
+def test_chunked_crossfades_sum_to_unity():
+    x = np.random.default_rng(1).standard_normal(50_000).astype(np.float32)
+    y = V.chunked(lambda s: s, x, chunk=7000, margin=300, crossfade=512)
+    np.testing.assert_allclose(y, x, atol=1e-6)
+
+
+def test_resampling_round_trip_is_transparent_in_band():
+    sr = 48000
+    t = np.arange(sr) / sr
+    x = (0.3 * np.sin(2 * np.pi * 440 * t) + 0.2 * np.sin(2 * np.pi * 9000 * t)).astype(np.float32)
+    back = V.resample(V.resample(x, sr, 24000), 24000, sr)
+    assert back.shape == x.shape
+    err = back[1000:-1000] - x[1000:-1000]
+    assert 20 * np.log10(np.sqrt(np.mean(err**2)) / np.sqrt(np.mean(x**2))) < -100
+
+
+def test_merge_bands_keeps_original_above_cutoff():
+    from scipy.signal import welch
+
+    sr = 48000
+    rng = np.random.default_rng(2)
+    orig = rng.standard_normal(sr)
+    neural = np.zeros(sr)  # a "model" that lost everything
+    y = V.merge_bands(orig, neural, sr, 7500.0)
+    f, p_y = welch(y, sr, nperseg=2048)
+    _, p_o = welch(orig, sr, nperseg=2048)
+    hi, lo = f > 10000, f < 5000
+    assert abs(10 * np.log10(p_y[hi].sum() / p_o[hi].sum())) < 0.2
+    assert 10 * np.log10(p_y[lo].sum() / p_o[lo].sum()) < -40
+
+
+@pytest.mark.torch
+def test_fallback_without_vocos_weights_says_why(tmp_path, monkeypatch):
+    monkeypatch.setenv(V.VOCOS_ENV, str(tmp_path))  # empty: no weights there
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    x = voiced(22050, 1.0)
+    y, rep = V.enhance_vocoder(x, 22050, backend="auto")
+    assert rep["vocoder"] == "hifigan"
+    assert "no Vocos weights" in rep["reason"] and str(tmp_path) in rep["reason"]
+    assert y.shape == x.shape and np.isfinite(y).all()
+
+
+def test_dsp_backend_runs_without_torch():
+    x = voiced(16000, 1.0)
+    y, rep = V.enhance_vocoder(x, 16000, backend="dsp")
+    assert rep["vocoder"] == "dsp" and rep["reason"] == "first choice"
+    assert y.shape == x.shape
+
+
+def test_vocoder_processor_is_offline_and_in_place():
+    p = V.VocoderEnhance(backend="dsp")
+    p.prepare(16000, 16000, 1)
+    x = voiced(16000, 1.0)[None].copy()
+    before = x.copy()
+    p.process(x)
+    assert p.realtime is False and x.shape == before.shape
+    assert p.last_report["vocoder"] == "dsp" and not np.allclose(x, before)
+
+
+# ---------------------------------------------------------------- DSP path
+def test_eq_matches_its_design():
+    sr = 48000
+    imp = np.zeros(1 << 15)
+    imp[0] = 1.0
+    h = np.fft.rfft(equalize(imp, sr))
+    f = np.fft.rfftfreq(imp.size, 1 / sr)
+
+    def db_at(hz: float) -> float:
+        return 20 * np.log10(abs(h[np.argmin(abs(f - hz))]))
+
+    assert db_at(20) < -10  # high-pass at 80 Hz, 12 dB/oct
+    assert -3.6 < db_at(300) < -2.4  # de-mud
+    assert 2.4 < db_at(3500) < 3.6  # presence
+    assert abs(db_at(1200)) < 1.0
+
+
+def test_compressor_static_curve():
+    sr = 16000
+    for level_db, expect_db in ((-30.0, -30.0), (-10.0, -15.0), (0.0, -10.0)):
+        x = np.full((1, sr), 10 ** (level_db / 20), dtype=np.float64)
+        y = compress(x, sr, threshold_db=-20.0, ratio=2.0)
+        assert abs(20 * np.log10(y[0, -1]) - expect_db) < 0.05
+
+
+def test_noise_reduction_improves_snr():
+    sr = 16000
+    clean = voiced(sr, 2.0, seed=3).astype(np.float64)
+    clean[: sr // 2] = 0.0  # a pause where only noise is heard
+    noise = 0.02 * np.random.default_rng(4).standard_normal(clean.size)
+    out = reduce_noise(clean + noise, sr)
+
+    def snr(y: np.ndarray) -> float:
+        return 10 * np.log10(np.sum(clean**2) / np.sum((y - clean) ** 2))
+
+    assert snr(out) > snr(clean + noise) + 3.0
+    pause = slice(2000, sr // 2 - 2000)  # noise alone: down by most of the 12 dB floor
+    assert 10 * np.log10(np.mean(out[pause] ** 2) / np.mean(noise[pause] ** 2)) < -10.0
+
+
+def test_dsp_enhancement_keeps_length_and_level():
+    x = voiced(16000, 1.0)
+    y, rep = enhance_dsp(x, 16000)
+    assert y.shape == x.shape
+    assert abs(10 * np.log10(np.mean(y**2) / np.mean(x**2))) < 0.01
+    assert rep["highpass_hz"] == 80.0
