@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "plugins.generators.cli",
     "plugins.voice_cli",
     "bridge.control_cli",
+    "bridge.song_cli",
 )
 
 

@@ -1,6 +1,6 @@
 """OSC over UDP: a socket loop that never dies, atomic bundles, rate-limited feedback.
 
-The address space is documented in docs/osc.md. python-osc parses and builds the
+The address space is documented in the README (OSC, OSCQuery and MIDI). python-osc parses and builds the
 packets; the loop is ours so that a malformed packet costs one ``/mixbridge/error``
 (or nothing, when it cannot even be parsed) and never the server.
 """

@@ -202,7 +202,7 @@ def generate_complete_song_with_enhancement(
         plan = plan_mix(voiced, music_path, host, genre=genre if settings.enable_genre_specific_mixing else None,
                         intelligent=settings.enable_intelligent_mixing, sample_rate=sample_rate,
                         output=out / "song.wav")
-        drop_disabled_stages(plan.session, settings)
+        drop_disabled_stages(plan, settings)
         if recommendation:
             plan.session.apply_settings(recommendation.get("config", {}))
         return run_mix(plan, host, output=out / "song.wav")
@@ -231,7 +231,7 @@ def generate_complete_song_with_enhancement(
         "voice": voice_report,
         "mix": {k: mixed.report[k] for k in ("loudness", "genre", "measurements") if k in mixed.report},
         "stages": st.report,
-        "warnings": [*st.warnings, *mixed.report.get("warnings", [])],
+        "warnings": [*st.warnings, *voice_report.get("warnings", []), *mixed.report.get("warnings", [])],
     }
     render_id = st.run(
         "memory", lambda: memory.record_render(report, mixed.report.get("session", {}), user=user, genre=genre,
@@ -252,16 +252,20 @@ SWITCHED = {  # processors that a settings switch removes from the mix session
     "enable_sidechain_compression": {"ducker"},
     "enable_stereo_imaging": {"stereo_width"},
 }
+APPLIED_AS = {"dynamic_eq": "unmasking_eq:", "ducker": "sidechain_ducking:"}  # how plan_mix reports them
 
 
-def drop_disabled_stages(session: Any, settings: EnhancementSettings) -> None:
-    """Remove the slots whose EnhancementSettings switch is off."""
+def drop_disabled_stages(plan: Any, settings: EnhancementSettings) -> None:
+    """Remove the slots whose EnhancementSettings switch is off, and their ``enhancement_applied`` entries."""
     off = set().union(*(procs for flag, procs in SWITCHED.items() if not getattr(settings, flag)))
     if not off:
         return
-    for t in session.tracks:
+    session = plan.session
+    for t in [*session.tracks, session.master]:
         t.processors = [p for p in t.processors if p["plugin"] not in off]
-    session.master.processors = [p for p in session.master.processors if p["plugin"] not in off]
+    names = tuple(f"{where}:{p}" for p in off for where in ("vocal", "master")) + tuple(
+        APPLIED_AS[p] for p in off if p in APPLIED_AS)
+    plan.enhancement_applied[:] = [a for a in plan.enhancement_applied if not a.startswith(names)]
 
 
 class Services:
@@ -330,7 +334,7 @@ class Services:
                                        "enable_frequency_balancing": body["enable_frequency_balancing"],
                                        "enable_sidechain_compression": body["enable_sidechain"],
                                        "enable_stereo_imaging": body["enable_stereo_imaging"]})
-        drop_disabled_stages(plan.session, flags)
+        drop_disabled_stages(plan, flags)
         result = run_mix(plan, self.host, output=out)
         quality = None
         if settings.enable_quality_tracking:
@@ -381,7 +385,7 @@ class Services:
         out = vocals.with_name("song_enhanced.wav")
         plan = plan_mix(voiced, music, self.host, genre=genre if settings.enable_genre_specific_mixing else None,
                         intelligent=settings.enable_intelligent_mixing, output=out)
-        drop_disabled_stages(plan.session, settings)
+        drop_disabled_stages(plan, settings)
         if rec and rec.get("config"):
             plan.session.apply_settings(rec["config"])
         result = run_mix(plan, self.host, output=out)

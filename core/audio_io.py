@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from math import gcd
+import os
 from pathlib import Path
 
 import numpy as np
@@ -75,13 +76,23 @@ def remix(audio: np.ndarray, channels: int) -> np.ndarray:
 
 
 def write(path: str | Path, audio: np.ndarray, sample_rate: int, bit_depth: str = "24") -> Path:
-    """Write (channels, frames) audio as WAV: ``bit_depth`` "24", "16" or "float"."""
+    """Write (channels, frames) audio as WAV: ``bit_depth`` "24", "16" or "float".
+
+    The file appears whole or not at all (written beside it, then renamed), so a failed
+    write never leaves a truncated file in place of a good one.
+    """
     import soundfile as sf
 
     if bit_depth not in SUBTYPES:
         raise AudioFileError(f"bit_depth {bit_depth!r}: use one of {sorted(SUBTYPES)}")
     check_finite(audio, str(path))
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(p), np.ascontiguousarray(audio.T), int(sample_rate), subtype=SUBTYPES[bit_depth])
+    tmp = p.with_name(f".{p.name}.{os.getpid()}.part")
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(str(tmp), np.ascontiguousarray(audio.T), int(sample_rate), subtype=SUBTYPES[bit_depth], format="WAV")
+        os.replace(tmp, p)
+    except (OSError, sf.LibsndfileError) as e:
+        tmp.unlink(missing_ok=True)
+        raise AudioFileError(f"{p}: cannot write: {e}") from None
     return p

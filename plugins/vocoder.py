@@ -139,6 +139,8 @@ def chunked(
     ramp = (np.arange(crossfade) + 0.5) / crossfade
     half = crossfade // 2
     starts = list(range(0, n, chunk))
+    if len(starts) > 1 and n - starts[-1] < crossfade:
+        starts.pop()  # a tail shorter than the crossfade joins the chunk before it
     for k, b in enumerate(starts):
         first, last = k == 0, k == len(starts) - 1
         lo = 0 if first else b - half

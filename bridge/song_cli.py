@@ -1,0 +1,188 @@
+"""``mixbridge song`` (the complete pipeline) and ``mixbridge bench song``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import tempfile
+import threading
+from dataclasses import replace
+import time
+from pathlib import Path
+from typing import Any
+
+from core.errors import MixbridgeError
+
+log = logging.getLogger(__name__)
+
+
+def register(sub: Any, bench: Any) -> None:
+    p = sub.add_parser("song", help="generate, enhance, mix, master, preview, measure and remember a song")
+    p.add_argument("--lyrics", required=True, type=Path, help="a text file with the lyrics")
+    p.add_argument("--genre", default="pop")
+    p.add_argument("--bpm", type=float, default=100.0)
+    p.add_argument("--key", default="A minor", help='e.g. "C major", "F# minor"')
+    p.add_argument("--duration", type=float, default=30.0, help="seconds")
+    p.add_argument("--user", default=None, help="whose memory recommends and records (default MIXBRIDGE_USER)")
+    p.add_argument("-o", "--output", required=True, type=Path, help="output folder")
+    p.set_defaults(func=cmd_song)
+
+    p = bench.add_parser("song", help="the complete pipeline on a 3-minute song; /voice with 4 clients")
+    p.add_argument("--duration", type=float, default=180.0)
+    p.add_argument("--clients", type=int, default=4)
+    p.add_argument("--requests", type=int, default=8, help="/voice requests in all")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench_song)
+
+
+def open_memory() -> Any:
+    """The configured memory service, or None (with a warning) when it is off or cannot be reached."""
+    from core.settings import EnhancementSettings
+
+    settings = EnhancementSettings.from_env()
+    if not settings.enable_memory_learning:
+        return None
+    try:
+        from memory.service import MemoryService
+
+        return MemoryService()
+    except Exception as e:
+        if not settings.fallback_on_error:
+            raise
+        log.warning("memory service unavailable, the song is not recorded: %s: %s", type(e).__name__, e)
+        return None
+
+
+def cmd_song(args: argparse.Namespace) -> int:
+    from bridge.pipeline import generate_complete_song_with_enhancement
+    from memory.recorder import local_user
+
+    try:
+        lyrics = args.lyrics.read_text()
+    except OSError as e:
+        raise MixbridgeError(f"--lyrics {args.lyrics}: {e.strerror or e}") from None
+    if not 1.0 <= args.duration <= 1200.0:
+        raise MixbridgeError(f"--duration {args.duration}: use 1 to 1200 seconds")
+    rep = generate_complete_song_with_enhancement(
+        lyrics, args.genre, args.bpm, args.key, args.duration, args.output, user=args.user or local_user(),
+        memory=open_memory())
+    for name, path in rep["outputs"].items():
+        print(f"{name:8s} {path}")
+    q = rep["quality_metrics"]
+    print(f"x-real-time {rep['x_realtime']:.1f}, peak memory {rep['peak_rss_mb']:.0f} MB; "
+          f"quality {json.dumps(q, default=float)}")
+    if rep.get("render_id"):
+        print(f"render id {rep['render_id']} (rate it: mixbridge rate {rep['render_id']} --overall 4)")
+    for w in rep["warnings"]:
+        print(f"warning: {w}")
+    return 0
+
+
+LYRICS = "Light on the water, I hear you calling\nHold on to the morning, we keep on falling\n"
+
+
+def bench_song(duration: float, clients: int, requests: int) -> dict[str, Any]:
+    """Per-stage x-real-time and peak memory of one song, then /voice throughput over HTTP."""
+    from bridge.pipeline import generate_complete_song_with_enhancement
+    from core.settings import EnhancementSettings
+    from memory.service import MemoryService
+
+    out: dict[str, Any] = {"duration_s": duration}
+    with tempfile.TemporaryDirectory(prefix="mixbridge-bench-song-") as tmp:
+        root = Path(tmp)
+        settings = replace(EnhancementSettings.from_env(), enable_caching=False)  # measure the work, not the cache
+        memory = MemoryService(f"sqlite:///{root / 'memory.db'}", chroma_path=root / "chroma")
+        rep = generate_complete_song_with_enhancement(LYRICS * 8, "pop", 100, "A minor", duration, root / "song",
+                                                      user="bench", settings=settings, memory=memory)
+        out.update(total_seconds=rep["seconds"], x_realtime=rep["x_realtime"], peak_rss_mb=rep["peak_rss_mb"],
+                   stages=rep["stages"], voice=rep["voice"].get("vocoder"))
+        out["voice_api"] = bench_voice_api(root, settings, clients, requests)
+    return out
+
+
+def bench_voice_api(root: Path, settings: Any, clients: int, requests: int) -> dict[str, Any]:
+    """POST /voice on a 10 s vocal from ``clients`` concurrent HTTP clients (uvicorn on a free port)."""
+    import httpx
+    import numpy as np
+    import uvicorn
+
+    from bridge.api import create_app
+    from bridge.auth import issue_token
+    from bridge.pipeline import Services
+    from core import audio_io
+
+    media = root / "media"
+    media.mkdir()
+    sr = 48000
+    t = np.arange(10 * sr) / sr
+    voice = (0.3 * np.sin(2 * np.pi * 220 * t + 3 * np.sin(2 * np.pi * 5 * t)) * (t % 1 < 0.8)).astype(np.float32)
+    for i in range(requests):  # distinct files: no request is served from another's work
+        audio_io.write(media / f"take{i}.wav", voice[None] * (1 - 0.01 * i), sr, "24")
+    key = "bench-secret-" + "x" * 32
+    app = create_app(media, Services(media, settings=settings), secret=key)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    headers = {"Authorization": f"Bearer {issue_token('bench', key=key)}"}
+    body = {"enable_neural_vocoder": True, "enable_prosody": True, "enable_auto_tune": False}
+    latencies: list[float] = []
+    failures: list[str] = []
+    todo = list(range(requests))
+    lock = threading.Lock()
+
+    def client() -> None:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=600) as c:
+            while True:
+                with lock:
+                    if not todo:
+                        return
+                    i = todo.pop()
+                t0 = time.perf_counter()
+                r = c.post("/api/v1/enhancement/voice", json={**body, "audio_path": f"take{i}.wav"}, headers=headers)
+                latencies.append(time.perf_counter() - t0)
+                if r.status_code != 200:
+                    failures.append(f"{r.status_code}: {r.text[:200]}")
+
+    t0 = time.perf_counter()
+    workers = [threading.Thread(target=client) for _ in range(clients)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    wall = time.perf_counter() - t0
+    server.should_exit = True
+    thread.join(timeout=10)
+    lat = np.array(latencies)
+    return {"clients": clients, "requests": requests, "failures": failures, "wall_s": wall,
+            "audio_seconds_per_s": 10.0 * (requests - len(failures)) / wall,
+            "latency_s": {"median": float(np.median(lat)), "max": float(lat.max())}}
+
+
+def cmd_bench_song(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    res = bench_song(args.duration, args.clients, args.requests)
+    if args.json:
+        print(json.dumps(res, indent=2, default=float))
+        return 0
+    t = Table(title=f"complete pipeline, {args.duration:.0f} s song (vocoder: {res['voice']})")
+    for col in ("stage", "seconds", "x real-time", "peak RSS MB"):
+        t.add_column(col)
+    for s in res["stages"]:
+        if "seconds" not in s:
+            t.add_row(s["stage"], "-", s.get("skipped") or s.get("failed", ""), "")
+            continue
+        xrt = s.get("x_realtime")
+        t.add_row(s["stage"], f"{s['seconds']:.2f}", f"{xrt:.1f}" if xrt else "-", f"{s.get('peak_rss_mb', 0):.0f}")
+    t.add_row("[bold]total", f"{res['total_seconds']:.2f}", f"{res['x_realtime']:.1f}", f"{res['peak_rss_mb']:.0f}")
+    Console().print(t)
+    v = res["voice_api"]
+    print(f"/voice, 10 s files, {v['clients']} clients: {v['requests']} requests in {v['wall_s']:.1f} s = "
+          f"{v['audio_seconds_per_s']:.1f} s of audio per s; latency median {v['latency_s']['median']:.2f} s, "
+          f"max {v['latency_s']['max']:.2f} s; failures {len(v['failures'])}")
+    return 0
