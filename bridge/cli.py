@@ -19,7 +19,7 @@ COMMAND_MODULES = (
     "plugins.mix_cli",
     "core.cli",
     "bridge.batch",
-    "bridge.api",
+    "bridge.api_cli",
     "rt.cli",
     "memory.cli",
     "plugins.generators.cli",

@@ -25,13 +25,14 @@ import numpy as np
 
 from core.chain import BYPASS, MIX, Chain
 from core.errors import BridgeError, ParameterError
+from core.hookspecs import RATINGS
 from core.params import Param
 
 log = logging.getLogger(__name__)
 PREFIX = "/mixbridge"
 Change = tuple[np.ndarray, int, float]
 Listener = Callable[[list[tuple[str, float]], str], None]
-RATING_KEYS = ("overall", "vocals_clarity", "music_balance", "stereo_width", "eq_quality", "reverb_quality")
+RATING_KEYS = RATINGS
 _PRESET_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 BYPASS_PARAM = Param("bypass", 0.0, 0.0, 1.0, doc="1 bypasses the slot (crossfaded)")

@@ -7,8 +7,8 @@ import json
 import logging
 import tempfile
 import threading
-from dataclasses import replace
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 

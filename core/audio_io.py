@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from math import gcd
 import os
+from math import gcd
 from pathlib import Path
 
 import numpy as np

@@ -9,8 +9,6 @@ calls). Speed is reported, never asserted.
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -163,25 +161,3 @@ def format_rows(rows: list[dict[str, float]]) -> str:
                 f"{100 * med / dl:>5.2f}% {p:>10.1f} {100 * p / dl:>5.2f}%  {ratio:>6}"
             )
     return "\n".join(lines)
-
-
-def _run(args: argparse.Namespace) -> int:
-    rows = bench_chain(tuple(args.blocks), args.seconds)
-    print(json.dumps(rows, indent=2) if args.json else format_rows(rows))
-    return 0
-
-
-def register_bench(bench: Any) -> None:
-    """Add ``mixbridge bench chain`` to the ``bench`` subparsers."""
-    p = bench.add_parser(
-        "chain",
-        help="eq (4 bands) -> compressor -> limiter vs pedalboard, per block size",
-        description="Stream stereo 48 kHz audio block by block through our foundation chain "
-        "and pedalboard's equivalent (PeakFilter x4, Compressor, Limiter); print median and "
-        "99.9th-percentile block times, as a share of the block deadline, and the ratio.",
-    )
-    p.add_argument("--blocks", type=int, nargs="+", default=[64, 128, 512],
-                   help="block sizes in frames (default: 64 128 512)")
-    p.add_argument("--seconds", type=float, default=60.0, help="seconds of audio (default 60)")
-    p.add_argument("--json", action="store_true", help="print the results as JSON")
-    p.set_defaults(func=_run)

@@ -67,6 +67,10 @@ def mixbridge_recommend(genre: str, user: str | None, audio: str | None) -> dict
     """Recommend mixing settings ({"config": {plugin: {param: value}}, ...}) or None to pass."""
 
 
+RATINGS = ("overall", "vocals_clarity", "music_balance", "stereo_width", "eq_quality", "reverb_quality")
+"""The rating fields (each 1-5) of ``mixbridge rate``, ``/mixbridge/rate`` and the HTTP feedback."""
+
+
 @hookspec(firstresult=True)
 def mixbridge_live_rated(
     config: dict[str, Any], ratings: dict[str, float], genre: str | None

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from memory.models import RATINGS
+from core.hookspecs import RATINGS
 
 
 def register(sub: Any, bench: Any) -> None:

@@ -9,9 +9,10 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from core.hookspecs import RATINGS
+
 CONFIG_TYPES = ("manual", "genre_preset", "reference_match", "learned")
 FEATURE_TYPES = ("frequency", "spectral", "rhythm", "full")
-RATINGS = ("overall", "vocals_clarity", "music_balance", "stereo_width", "eq_quality", "reverb_quality")
 
 
 def new_id() -> str:

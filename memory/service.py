@@ -183,7 +183,8 @@ class MemoryService:
                 raise NotFoundError(f"no render {render_id}")
             if user and render.user_id and render.user_id != user:
                 raise PermissionDeniedError("that render belongs to another user")
-            self._ensure_user(s, user or render.user_id)
+            if user and not render.user_id:  # a render's own user exists already
+                self._ensure_user(s, user)
             fb = MixingFeedback(render_id=render_id, configuration_id=render.configuration_id,
                                 user_id=user or render.user_id, **values,
                                 **{k: ratings[k] for k in extra if ratings.get(k) is not None})

@@ -3,7 +3,8 @@
 import subprocess
 import sys
 
-HEAVY = ["numba", "scipy", "torch", "librosa", "soundfile", "sounddevice", "chromadb", "sqlalchemy", "pedalboard"]
+HEAVY = ["numba", "scipy", "torch", "librosa", "soundfile", "sounddevice", "chromadb", "sqlalchemy", "pedalboard",
+         "fastapi"]
 
 
 def test_import_core_loads_no_heavy_module() -> None:

@@ -267,7 +267,6 @@ def test_live_command_is_steered_over_osc(jack: str, tmp_path: Path) -> None:
     sf.write(str(tmp_path / "dc.wav"), np.full((int(seconds * SR), 2), level, np.float32), SR, subtype="FLOAT")
     probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]  # the client socket: replies come back to it
     probe.settimeout(5)
     before = set(subprocess.run(["jack_lsp"], capture_output=True, text=True).stdout.split())
     live = subprocess.Popen(
