@@ -21,7 +21,7 @@ CROSSFADE_MS = 10.0
 BYPASS, MIX, WET, COEF = 0, 1, 2, 3
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def mix_kernel(
     audio: np.ndarray, dry: np.ndarray, ring: np.ndarray, pos: np.ndarray, ctrl: np.ndarray
 ) -> None:
@@ -51,7 +51,7 @@ def mix_kernel(
     ctrl[WET] = g
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def push_kernel(audio: np.ndarray, ring: np.ndarray, pos: np.ndarray) -> None:
     """Write ``audio`` into the dry delay line (kept current while a slot is fully wet)."""
     channels, frames = audio.shape

@@ -95,7 +95,7 @@ def true_peak_dbtp(audio: np.ndarray, sr: float) -> float:
     return 20.0 * math.log10(peak) if peak > 0 else SILENCE_DB
 
 
-@njit(cache=True, nogil=True, fastmath=True)
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=True)
 def _peak_kernel(xp: np.ndarray, phases: np.ndarray) -> float:
     taps = phases.shape[1]
     best = 0.0

@@ -28,7 +28,7 @@ def smoothing_coefs(smoothing_ms: np.ndarray, sample_rate: float) -> np.ndarray:
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def smooth_params(current: np.ndarray, targets: np.ndarray, coefs: np.ndarray) -> bool:
     """Move ``current`` one sample toward ``targets``; return True while any still moves."""
     moving = False

@@ -249,7 +249,7 @@ KEY, SCALE, RETUNE_MS, AMOUNT = range(4)
 FMIN_HZ, FMAX_HZ, YIN_THRESHOLD = 80.0, 1000.0, 0.15
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _yin(buf: np.ndarray, mask: int, end: int, maxp: int, minp: int, d: np.ndarray) -> float:
     """YIN period (samples, fractional) of the ``2 * maxp`` samples before ``end``.
 
@@ -278,7 +278,7 @@ def _yin(buf: np.ndarray, mask: int, end: int, maxp: int, minp: int, d: np.ndarr
     return 0.0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def autotune_kernel(audio, sidechain, targets, current, coefs, cfg, run, scales, inbuf, mono, outbuf, wsum, yin):  # type: ignore[no-untyped-def]
     """Per-sample ring buffers: YIN every hop, PSOLA grains as soon as their input exists."""
     channels, frames = audio.shape

@@ -16,7 +16,7 @@ PEAK, LOW_SHELF, HIGH_SHELF, LOW_PASS, HIGH_PASS, BAND_PASS, NOTCH = range(7)
 KINDS = ("peak", "low_shelf", "high_shelf", "low_pass", "high_pass", "band_pass", "notch")
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def design(kind: int, freq: float, gain_db: float, q: float, sample_rate: float, out: np.ndarray) -> None:
     """Write RBJ coefficients ``b0, b1, b2, a1, a2`` (normalised by a0) into ``out[:5]``.
 
@@ -86,7 +86,7 @@ def design(kind: int, freq: float, gain_db: float, q: float, sample_rate: float,
     out[4] = a2 / a0
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def tick(x: float, c: np.ndarray, z: np.ndarray, zi: int) -> float:
     """One sample through coefficients ``c`` with TDF-II state ``z[zi], z[zi + 1]``."""
     y = c[0] * x + z[zi]

@@ -19,7 +19,7 @@ TIME, SYNC, BPM, FEEDBACK, WET, DRY, LOWCUT, HIGHCUT, PINGPONG = range(9)
 SR, POS, D_LO, D_HI = range(4)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _read(line: np.ndarray, w: int, lag: float) -> float:
     """Linear-interpolated read ``lag`` samples behind write index ``w``."""
     n = line.shape[0]
@@ -34,7 +34,7 @@ def _read(line: np.ndarray, w: int, lag: float) -> float:
     return line[a] * (1.0 - f) + line[b] * f
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def delay_kernel(audio, sidechain, targets, current, coefs, info, beats, lines, bq, z):  # type: ignore[no-untyped-def]
     """Two lines: L <- in + fb * F(R out), R <- fb * F(L out) (ping-pong); taps alternate sides.
 

@@ -30,7 +30,7 @@ DETECTOR_FALL_MS = 20.0  # peak detector's fall time: smooth on a 100 Hz band, q
 S_FREQ, S_Q, S_ENV, S_ATT, S_REL, S_GAIN, S_THR, S_FALL, S_G1 = range(9)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def dynamic_eq_kernel(audio, sidechain, targets, current, coefs, sr, st, bq, z, zd):  # type: ignore[no-untyped-def]
     """Per band: detector = BP(mono sum of key), peak follower, downward gain computer, gliding gain, bell.
 

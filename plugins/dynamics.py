@@ -32,7 +32,7 @@ SR, GAIN, MEANSQ, ATT, REL, RMSC, STALE, SLOPE, KNEE_LO, KNEE_HI, INV2W, LO_LIN,
 )
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _gain_db(x, t, slope, lo, hi, inv2w):  # type: ignore[no-untyped-def]
     """Gain in dB (<= 0) at input level ``x`` dB: Giannoulis et al. 2012, eq. (4).
 
@@ -46,7 +46,7 @@ def _gain_db(x, t, slope, lo, hi, inv2w):  # type: ignore[no-untyped-def]
     return slope * (x - t)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _derive(current, info):  # type: ignore[no-untyped-def]
     sr = info[SR]
     t = current[THRESHOLD]
@@ -76,7 +76,7 @@ def static_curve(x_db: np.ndarray, threshold_db: float, ratio: float, knee_db: f
     return x + np.array(gains).reshape(x.shape)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def compressor_kernel(audio, sidechain, targets, current, coefs, info, meter):  # type: ignore[no-untyped-def]
     """Linked-channel compressor; ``meter[0]`` receives the gain reduction in dB (>= 0)."""
     channels, frames = audio.shape

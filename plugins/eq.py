@@ -23,7 +23,7 @@ SR, PHASE, DIRTY = 0, 1, 2
 DEFAULTS = (("low_shelf", 80.0), ("peak", 400.0), ("peak", 2500.0), ("high_shelf", 10000.0))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _redesign(current, bq, z, sr):  # type: ignore[no-untyped-def]
     for b in range(BANDS):
         base = b * PER_BAND
@@ -36,7 +36,7 @@ def _redesign(current, bq, z, sr):  # type: ignore[no-untyped-def]
             design(kind, current[base + 1], current[base + 2], current[base + 3], sr, bq[b])
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def eq_kernel(audio, sidechain, targets, current, coefs, bq, z, info):  # type: ignore[no-untyped-def]
     """Cascade of four biquads per channel ("off" bands are identities).
 

@@ -14,7 +14,7 @@ from core.smoothing import smooth_params
 GAIN_DB, PAN, TRIM_DB = 0, 1, 2
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def gain_kernel(audio, sidechain, targets, current, coefs):  # type: ignore[no-untyped-def]
     """Smoothed gain and constant-power pan (stereo) or plain gain (other widths)."""
     channels, frames = audio.shape

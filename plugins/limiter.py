@@ -42,13 +42,13 @@ SR, CEIL, REL, BOXSUM, ENV, HSUM, STALE, RECENT = range(8)
 COUNT, HPOS, DPOS, BPOS, HEAD, TAIL = range(6)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _derive(current, info):  # type: ignore[no-untyped-def]
     info[CEIL] = MARGIN * 10.0 ** (current[CEILING] / 20.0)
     info[REL] = 1.0 - math.exp(-1.0 / (current[RELEASE] * 1e-3 * info[SR]))
 
 
-@njit(cache=True, nogil=True, fastmath=True)
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=True)
 def _phase_peak(taps, hist, c, start):  # type: ignore[no-untyped-def]
     """Largest |interpolated point| of the three phases (fastmath: the dots vectorise)."""
     peak = 0.0
@@ -60,7 +60,7 @@ def _phase_peak(taps, hist, c, start):  # type: ignore[no-untyped-def]
     return peak
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def limiter_kernel(audio, sidechain, targets, current, coefs, info, pos, taps, hist, amax,  # type: ignore[no-untyped-def]
                    delay, box, dq_val, dq_idx, meter):
     """Lookahead true-peak limiter over ``audio`` in place; ``meter[0]`` gets the reduction in dB.

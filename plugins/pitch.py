@@ -82,7 +82,7 @@ def _crepe(x: np.ndarray, sr: int, hop: int, fmin: float, fmax: float, model: st
     return f0[0].cpu().numpy().astype(np.float64), per[0].cpu().numpy().astype(np.float64)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _yin_frames(
     x: np.ndarray,
     hop: int,
@@ -172,7 +172,7 @@ def _pyin(x: np.ndarray, sr: int, hop: int, fmin: float, fmax: float):
     return f0, np.nan_to_num(np.asarray(prob, np.float64))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _refine_kernel(
     x: np.ndarray,
     sr: float,

@@ -16,7 +16,7 @@ from numba import njit
 UNVOICED_PERIOD_S = 0.005  # grain spacing where there is no pitch: ratio 1, exact identity
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def cubic_at(x: np.ndarray, pos: float, mask: int) -> float:
     """Catmull-Rom interpolation of ``x`` at fractional ``pos`` (``mask`` wraps a ring, -1 none)."""
     i = int(math.floor(pos))
@@ -34,7 +34,7 @@ def cubic_at(x: np.ndarray, pos: float, mask: int) -> float:
     )
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _psola_kernel(
     x: np.ndarray, period: np.ndarray, ratio: np.ndarray, y: np.ndarray, wsum: np.ndarray
 ) -> None:

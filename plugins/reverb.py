@@ -27,12 +27,12 @@ TINY = 1e-25
 SR, PD_POS = range(2)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _flush(v: float) -> float:
     return 0.0 if -TINY < v < TINY else v
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def reverb_kernel(audio, sidechain, targets, current, coefs, info, lens, pos, comb, damp, ap, pd):  # type: ignore[no-untyped-def]
     """Freeverb's parallel combs (one-pole damped feedback) into series all-passes, per side."""
     channels, frames = audio.shape

@@ -18,7 +18,7 @@ HOLD_MS = 10.0  # the key stays on this long after the last loud sample (a 50 Hz
 SR, GR, HOLD, D_LO, D_HI = range(5)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def ducker_kernel(audio, sidechain, targets, current, coefs, st, bq, z):  # type: ignore[no-untyped-def]
     """Gate-keyed gain ramps: down ``depth_db`` over attack, back over release (linear in dB).
 

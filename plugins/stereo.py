@@ -21,7 +21,7 @@ LP, HP = 0, 1
 SR, DESIGNED = 0, 1
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def stereo_kernel(audio, sidechain, targets, current, coefs, st, bq, z):  # type: ignore[no-untyped-def]
     """M = (L+R)/2, S = (L-R)/2; S *= width; with bass mono, S = width * HP4(S), M = LP4(M) + HP4(M).
 

@@ -20,7 +20,7 @@ DEMUD_HZ, DEMUD_DB, DEMUD_Q = 300.0, -3.0, 1.0
 PRESENCE_HZ, PRESENCE_DB, PRESENCE_Q = 3500.0, 3.0, 0.8
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _compress(
     x: np.ndarray, gain: np.ndarray, thr_db: float, ratio: float, att: float, rel: float
 ) -> None:

@@ -112,7 +112,9 @@ class FusedChain:
         self.table = np.array([a.ctypes.data for a in self.arrays], dtype=np.int64)
         exec(compile(self._source, f"<fused chain {chain.name}>", "exec"), namespace)
         self.python_callback: Callable[..., int] = namespace["callback"]
-        self.compiled = cfunc(CALLBACK_SIG, nopython=True, nogil=True)(self.python_callback)
+        # numpy's error model: a float division by zero gives inf/nan (silenced and counted
+        # below) instead of an exception, which could not leave a C callback anyway
+        self.compiled = cfunc(CALLBACK_SIG, nopython=True, nogil=True, error_model="numpy")(self.python_callback)
         self.address: int = self.compiled.address
         self.user_data: int = self.table.ctypes.data
 

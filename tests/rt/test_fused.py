@@ -80,6 +80,36 @@ def test_non_finite_samples_are_silenced_and_counted() -> None:
     assert fused.stats[NONFINITE] == 2
 
 
+def test_division_by_zero_in_a_kernel_is_silenced_not_raised() -> None:
+    """An outside plugin's kernel divides by a parameter a surface set to 0: no exception can
+    leave the C callback; the infinities are silenced and counted, and the next block runs."""
+    from numba import njit
+
+    from core.params import Param
+
+    @njit
+    def divide(audio, sidechain, targets, current, coefs):  # type: ignore[no-untyped-def]
+        for c in range(audio.shape[0]):
+            for i in range(audio.shape[1]):
+                audio[c, i] = audio[c, i] / targets[0]
+
+    class Divide(Processor):
+        name = "divide"
+        params = (Param("d", 1.0, 0.0, 2.0),)
+        kernel = divide
+
+    chain = Chain([Divide(d=0.0)])
+    chain.prepare(SR, 16, 2)
+    fused = FusedChain(chain, 2, 2)
+    x = np.full((16, 2), 0.5, np.float32)
+    out = np.ones_like(x)
+    fused.call(x, out)
+    assert (out == 0.0).all() and fused.stats[NONFINITE] == 32
+    fused.post([(chain[0].processor.targets, 0, 2.0)])
+    fused.call(x, out)
+    assert fused.stats[CALLBACKS] == 2 and fused.stats[NONFINITE] == 32 and np.isfinite(out).all()
+
+
 def test_offline_processors_are_refused_live(host: PluginHost) -> None:
     chain = Chain([host.create("pb_reverb")], name="fx")
     chain.prepare(SR, 64, 2)
