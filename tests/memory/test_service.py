@@ -234,3 +234,30 @@ def test_export_and_import_move_what_was_learned(tmp_path: Path) -> None:
     assert b.import_(tmp_path / "x.json")["mixing_feedback"] == 1
     assert b.import_(tmp_path / "x.json")["mixing_feedback"] == 0  # idempotent
     assert b.stats()["counts"]["mixing_feedback"] == 1
+
+
+def test_vector_search_within_a_genre_and_across_all(tmp_path: Path) -> None:
+    """Exact top-k against brute force, per genre (its own collection) and merged across genres."""
+    from memory.vectors import VectorStore, partition
+
+    rng = np.random.default_rng(3)
+    v = rng.standard_normal((600, 8))
+    genres = ["pop", "r&b", "hip-hop", None]
+    meta = [{"genre": genres[i % 4], "user": f"u{i % 3}"} for i in range(600)]
+    store = VectorStore(path=tmp_path / "chroma")
+    store.add([f"v{i}" for i in range(600)], v, meta)
+    assert store.count() == 600 and partition("r&b") == "r-b" and partition(None) == "none"
+    q = rng.standard_normal(8)
+    dist = ((v - q) ** 2).sum(axis=1)
+
+    def brute(keep: list[int]) -> list[str]:
+        return [f"v{i}" for i in sorted(keep, key=lambda i: dist[i])[:5]]
+
+    assert [h["id"] for h in store.search(q, k=5)] == brute(list(range(600)))
+    rnb = [i for i in range(600) if meta[i]["genre"] == "r&b"]
+    assert [h["id"] for h in store.search(q, k=5, genre="r&b")] == brute(rnb)
+    mine = [i for i in rnb if meta[i]["user"] == "u1"]
+    hits = store.search(q, k=5, genre="r&b", user="u1")
+    assert [h["id"] for h in hits] == brute(mine)
+    assert hits[0]["distance"] == pytest.approx(dist[mine].min(), rel=1e-4)
+    assert store.search(q, k=5, genre="jazz") == [] and store.count() == 600  # a search creates nothing
