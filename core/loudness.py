@@ -177,10 +177,17 @@ def short_term_loudness(audio: np.ndarray, sr: float, hop_s: float = 0.1) -> np.
     hop = int(round(hop_s * sr))
     if y.shape[1] < win:
         return np.empty(0)
-    csum = np.zeros((y.shape[0], y.shape[1] + 1))
-    np.cumsum(y * y, axis=1, out=csum[:, 1:])
-    starts = np.arange(0, y.shape[1] - win + 1, hop)
-    ms = (csum[:, starts + win] - csum[:, starts]) / win
+    y *= y
+    if win % hop == 0:  # the usual case: sum each hop once, then slide over hop sums (8x less work)
+        per_win, n = win // hop, (y.shape[1] - win) // hop + 1
+        hops = y[:, : (n + per_win - 1) * hop].reshape(y.shape[0], -1, hop).sum(axis=2)
+        csum = np.concatenate([np.zeros((y.shape[0], 1)), np.cumsum(hops, axis=1)], axis=1)
+        ms = (csum[:, per_win : per_win + n] - csum[:, :n]) / win
+    else:
+        csum = np.zeros((y.shape[0], y.shape[1] + 1))
+        np.cumsum(y, axis=1, out=csum[:, 1:])
+        starts = np.arange(0, y.shape[1] - win + 1, hop)
+        ms = (csum[:, starts + win] - csum[:, starts]) / win
     power = np.asarray(CHANNEL_WEIGHTS[: a.shape[0]]) @ ms
     with np.errstate(divide="ignore"):
         return -0.691 + 10.0 * np.log10(power)
