@@ -83,22 +83,47 @@ LYRICS = "Light on the water, I hear you calling\nHold on to the morning, we kee
 
 
 def bench_song(duration: float, clients: int, requests: int) -> dict[str, Any]:
-    """Per-stage x-real-time and peak memory of one song, then /voice throughput over HTTP."""
-    from bridge.pipeline import generate_complete_song_with_enhancement
-    from core.settings import EnhancementSettings
-    from memory.service import MemoryService
+    """Per-stage x-real-time and peak memory of one song, then /voice throughput over HTTP.
 
-    out: dict[str, Any] = {"duration_s": duration}
+    Without Vocos weights the song runs twice: with the fallback vocoder that is
+    installed, and with a Vocos of the real architecture and random weights (its
+    speed, not its sound), so both figures are on record.
+    """
+    import os
+
+    from core.settings import EnhancementSettings
+    from plugins.vocoder import VOCOS_ENV, find_vocos_weights, random_vocos_dir
+
+    out: dict[str, Any] = {"duration_s": duration, "runs": []}
+    settings = replace(EnhancementSettings.from_env(), enable_caching=False)  # measure the work, not the cache
     with tempfile.TemporaryDirectory(prefix="mixbridge-bench-song-") as tmp:
         root = Path(tmp)
-        settings = replace(EnhancementSettings.from_env(), enable_caching=False)  # measure the work, not the cache
-        memory = MemoryService(f"sqlite:///{root / 'memory.db'}", chroma_path=root / "chroma")
-        rep = generate_complete_song_with_enhancement(LYRICS * 8, "pop", 100, "A minor", duration, root / "song",
-                                                      user="bench", settings=settings, memory=memory)
-        out.update(total_seconds=rep["seconds"], x_realtime=rep["x_realtime"], peak_rss_mb=rep["peak_rss_mb"],
-                   stages=rep["stages"], voice=rep["voice"].get("vocoder"))
+        out["runs"].append(_song_run(root / "installed", duration, settings))
+        if find_vocos_weights()[0] is None:
+            old = os.environ.get(VOCOS_ENV)
+            os.environ[VOCOS_ENV] = str(random_vocos_dir(root / "vocos-random"))
+            try:
+                out["runs"].append(_song_run(root / "vocos", duration, settings))
+                out["runs"][-1]["note"] = "Vocos architecture with random weights: speed only"
+            finally:
+                if old is None:
+                    os.environ.pop(VOCOS_ENV, None)
+                else:
+                    os.environ[VOCOS_ENV] = old
         out["voice_api"] = bench_voice_api(root, settings, clients, requests)
     return out
+
+
+def _song_run(root: Path, duration: float, settings: Any) -> dict[str, Any]:
+    from bridge.pipeline import generate_complete_song_with_enhancement
+    from memory.service import MemoryService
+
+    memory = MemoryService(f"sqlite:///{root / 'memory.db'}", chroma_path=root / "chroma")
+    rep = generate_complete_song_with_enhancement(LYRICS * 8, "pop", 100, "A minor", duration, root / "song",
+                                                  user="bench", settings=settings, memory=memory)
+    vocoder = next((s.get("vocoder") for s in rep["voice"].get("stages", []) if s.get("stage") == "vocoder"), None)
+    return {"total_seconds": rep["seconds"], "x_realtime": rep["x_realtime"], "peak_rss_mb": rep["peak_rss_mb"],
+            "stages": rep["stages"], "vocoder": vocoder}
 
 
 def bench_voice_api(root: Path, settings: Any, clients: int, requests: int) -> dict[str, Any]:
@@ -170,17 +195,21 @@ def cmd_bench_song(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(res, indent=2, default=float))
         return 0
-    t = Table(title=f"complete pipeline, {args.duration:.0f} s song (vocoder: {res['voice']})")
-    for col in ("stage", "seconds", "x real-time", "peak RSS MB"):
-        t.add_column(col)
-    for s in res["stages"]:
-        if "seconds" not in s:
-            t.add_row(s["stage"], "-", s.get("skipped") or s.get("failed", ""), "")
-            continue
-        xrt = s.get("x_realtime")
-        t.add_row(s["stage"], f"{s['seconds']:.2f}", f"{xrt:.1f}" if xrt else "-", f"{s.get('peak_rss_mb', 0):.0f}")
-    t.add_row("[bold]total", f"{res['total_seconds']:.2f}", f"{res['x_realtime']:.1f}", f"{res['peak_rss_mb']:.0f}")
-    Console().print(t)
+    for run in res["runs"]:
+        title = f"complete pipeline, {args.duration:.0f} s song, vocoder {run['vocoder']}"
+        t = Table(title=title + (f" ({run['note']})" if run.get("note") else ""))
+        for col in ("stage", "seconds", "x real-time", "peak RSS MB"):
+            t.add_column(col)
+        for s in run["stages"]:
+            if "seconds" not in s:
+                t.add_row(s["stage"], "-", s.get("skipped") or s.get("failed", ""), "")
+                continue
+            xrt = s.get("x_realtime")
+            t.add_row(s["stage"], f"{s['seconds']:.2f}", f"{xrt:.1f}" if xrt else "-",
+                      f"{s.get('peak_rss_mb', 0):.0f}")
+        t.add_row("[bold]total", f"{run['total_seconds']:.2f}", f"{run['x_realtime']:.1f}",
+                  f"{run['peak_rss_mb']:.0f}")
+        Console().print(t)
     v = res["voice_api"]
     print(f"/voice, 10 s files, {v['clients']} clients: {v['requests']} requests in {v['wall_s']:.1f} s = "
           f"{v['audio_seconds_per_s']:.1f} s of audio per s; latency median {v['latency_s']['median']:.2f} s, "

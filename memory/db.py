@@ -38,6 +38,11 @@ def make_engine(url: str | None = None, schema: str | None = None) -> Engine:
     """
     url = url or database_url()
     if url.startswith("sqlite"):
+        from sqlalchemy.engine import make_url
+
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)  # a new data directory just works
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")

@@ -34,32 +34,6 @@ def vocal(seconds: float) -> np.ndarray:
     return np.tile(line, reps)[: int(seconds * SR)].astype(np.float32)
 
 
-def random_vocos_dir(root: Path) -> Path:
-    """A Vocos mel-24khz of the real architecture with random weights, saved for the loader."""
-    import torch
-    import yaml
-    from vocos import Vocos
-
-    cfg = {
-        "feature_extractor": {
-            "class_path": "vocos.feature_extractors.MelSpectrogramFeatures",
-            "init_args": {"sample_rate": 24000, "n_fft": 1024, "hop_length": 256, "n_mels": 100, "padding": "center"},
-        },
-        "backbone": {
-            "class_path": "vocos.models.VocosBackbone",
-            "init_args": {"input_channels": 100, "dim": 512, "intermediate_dim": 1536, "num_layers": 8},
-        },
-        "head": {
-            "class_path": "vocos.heads.ISTFTHead",
-            "init_args": {"dim": 512, "n_fft": 1024, "hop_length": 256, "padding": "center"},
-        },
-    }
-    (root / "config.yaml").write_text(yaml.safe_dump(cfg))
-    torch.manual_seed(0)
-    torch.save(Vocos.from_hparams(str(root / "config.yaml")).state_dict(), root / "pytorch_model.bin")
-    return root
-
-
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
@@ -106,7 +80,7 @@ def run_bench(seconds: float = 180.0, slow_seconds: float = 30.0) -> dict[str, A
     from plugins.metrics import dnsmos, pesq_score, stoi_score
     from plugins.pitch import torch_threads, track_pitch
     from plugins.prosody import enhance_prosody
-    from plugins.vocoder import enhance_vocoder, hifigan_resynthesize, load_hifigan, load_vocos
+    from plugins.vocoder import enhance_vocoder, hifigan_resynthesize, load_hifigan, load_vocos, random_vocos_dir
     from plugins.voice import enhance_voice
     from plugins.voice_dsp import enhance_dsp
 

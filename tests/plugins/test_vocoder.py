@@ -8,40 +8,12 @@ import pytest
 from plugins import vocoder as V
 from plugins.voice_dsp import compress, enhance_dsp, equalize, reduce_noise
 
-# charactr/vocos-mel-24khz's config.yaml, structure and sizes as published
-VOCOS_MEL_24KHZ = {
-    "feature_extractor": {
-        "class_path": "vocos.feature_extractors.MelSpectrogramFeatures",
-        "init_args": {
-            "sample_rate": 24000,
-            "n_fft": 1024,
-            "hop_length": 256,
-            "n_mels": 100,
-            "padding": "center",
-        },
-    },
-    "backbone": {
-        "class_path": "vocos.models.VocosBackbone",
-        "init_args": {"input_channels": 100, "dim": 512, "intermediate_dim": 1536, "num_layers": 8},
-    },
-    "head": {
-        "class_path": "vocos.heads.ISTFTHead",
-        "init_args": {"dim": 512, "n_fft": 1024, "hop_length": 256, "padding": "center"},
-    },
-}
-
 
 @pytest.fixture(scope="module")
 def vocos_dir(tmp_path_factory):
-    torch = pytest.importorskip("torch")
-    yaml = pytest.importorskip("yaml")
-    from vocos import Vocos
-
-    d = tmp_path_factory.mktemp("vocos")
-    (d / "config.yaml").write_text(yaml.safe_dump(VOCOS_MEL_24KHZ))
-    torch.manual_seed(0)
-    torch.save(Vocos.from_hparams(str(d / "config.yaml")).state_dict(), d / "pytorch_model.bin")
-    return d
+    pytest.importorskip("torch")
+    pytest.importorskip("yaml")
+    return V.random_vocos_dir(tmp_path_factory.mktemp("vocos"))
 
 
 def voiced(sr: int, seconds: float, f0: float = 220.0, seed: int = 0) -> np.ndarray:
