@@ -28,6 +28,15 @@ def smoothing_coefs(smoothing_ms: np.ndarray, sample_rate: float) -> np.ndarray:
     return out
 
 
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def at_rest(targets: np.ndarray, current: np.ndarray) -> bool:
+    """True when every parameter has reached its target (a kernel may skip smoothing)."""
+    for k in range(targets.shape[0]):
+        if targets[k] != current[k]:
+            return False
+    return True
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def smooth_params(current: np.ndarray, targets: np.ndarray, coefs: np.ndarray) -> bool:
     """Move ``current`` one sample toward ``targets``; return True while any still moves."""

@@ -15,7 +15,7 @@ from numba import njit
 from core.hookspecs import hookimpl
 from core.params import Param
 from core.processor import Processor
-from core.smoothing import smooth_params
+from core.smoothing import at_rest, smooth_params
 
 THRESHOLD, RATIO, KNEE, ATTACK, RELEASE, MAKEUP, DETECTOR = range(7)
 DETECTORS = ("peak", "rms")
@@ -82,11 +82,7 @@ def compressor_kernel(audio, sidechain, targets, current, coefs, info, meter):  
     channels, frames = audio.shape
     det = sidechain if sidechain.shape[1] == frames and frames > 0 else audio
     dch = det.shape[0]
-    resting = True
-    for k in range(targets.shape[0]):
-        if targets[k] != current[k]:
-            resting = False
-            break
+    resting = at_rest(targets, current)
     if info[STALE] != 0.0:
         _derive(current, info)
         info[STALE] = 0.0

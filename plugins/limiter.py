@@ -26,7 +26,7 @@ from core.hookspecs import hookimpl
 from core.loudness import OVERSAMPLE, TAPS_PER_PHASE, true_peak_fir
 from core.params import Param
 from core.processor import Processor
-from core.smoothing import smooth_params
+from core.smoothing import at_rest, smooth_params
 
 CEILING, RELEASE, LOOKAHEAD = range(3)
 SPAN = TAPS_PER_PHASE  # interpolator taps per phase; its centre lags the input by SPAN // 2
@@ -77,11 +77,7 @@ def limiter_kernel(audio, sidechain, targets, current, coefs, info, pos, taps, h
     b_len = box.shape[0]
     cap = dq_val.shape[0]
     window = cap - 1
-    resting = True
-    for k in range(targets.shape[0]):
-        if targets[k] != current[k]:
-            resting = False
-            break
+    resting = at_rest(targets, current)
     if info[STALE] != 0.0:
         _derive(current, info)
         info[STALE] = 0.0
