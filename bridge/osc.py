@@ -20,6 +20,7 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket
 
 from bridge.control import PREFIX, Controller
+from bridge.osc_check import check_packet
 from core.errors import BridgeError, ParameterError
 
 log = logging.getLogger(__name__)
@@ -145,6 +146,7 @@ class OSCServer:
         if self.allow is not None and not any(ipaddress.ip_address(addr[0]) in n for n in self.allow):
             return
         try:
+            check_packet(data)  # python-osc alone would take a truncated float as 0.0
             messages = [(m.message.address, list(m.message.params)) for m in OscPacket(data).messages]
         except Exception as e:  # python-osc raises many types on garbage (ParseError, struct, Unicode)
             self.error(addr, "", f"malformed OSC packet ({len(data)} bytes): {e}")

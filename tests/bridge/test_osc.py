@@ -44,6 +44,10 @@ class Client:
         data, _ = self.sock.recvfrom(65536)
         return [(m.message.address, list(m.message.params)) for m in OscPacket(data).messages]
 
+    def ask_raw(self, data: bytes) -> tuple[str, list[Any]]:
+        self.raw(data)
+        return self.recv()[0]
+
     def ask(self, address: str, *args: Any) -> tuple[str, list[Any]]:
         self.send(address, *args)
         return self.recv()[0]
@@ -163,6 +167,28 @@ def test_malformed_packet_gets_error(client: Client) -> None:
     client.raw(b"/mixbridge/trim\x00\x00\x00\x00,f\x00\x00")  # type tag says float, no float follows
     addr, (where, why) = client.recv()[0]
     assert addr == "/mixbridge/error" and "malformed" in why
+
+
+@pytest.mark.parametrize("damage", ["cut 1", "cut 2", "cut 3", "cut 4", "junk after", "bundle element cut",
+                                    "bundle size lies", "bad tag"])
+def test_damaged_packets_change_nothing(ctl: Controller, client: Client, damage: str) -> None:
+    """python-osc alone reads a float cut by 4 bytes as 0.0 and ignores trailing bytes;
+    every damaged packet must be refused whole."""
+    good = build_message(GAIN, [-7.0])
+    other = build_message("/mixbridge/vocal/compressor/ratio", [5.0])
+    packet = {
+        "cut 1": good[:-1], "cut 2": good[:-2], "cut 3": good[:-3], "cut 4": good[:-4],
+        "junk after": good + b"junk",
+        "bundle element cut": build_bundle([other, good])[:-4],
+        "bundle size lies": build_bundle([other])[:16] + struct.pack(">i", 64) + other,
+        "bad tag": good.replace(b",f\x00\x00", b",q\x00\x00"),
+    }[damage]
+    client.send(GAIN, -3.0)  # so that a damaged -7.0 read as 0.0 would show
+    assert client.ask("/mixbridge/get", GAIN) == (GAIN, [-3.0])
+    before = ctl.snapshot()
+    addr, (where, why) = client.ask_raw(packet)
+    assert addr == "/mixbridge/error" and "malformed" in why, why
+    assert ctl.snapshot() == before
 
 
 def test_presets_roundtrip_and_rate(ctl: Controller, client: Client, tmp_path: Path) -> None:
