@@ -161,4 +161,7 @@ def test_offline_processor_works_in_place_and_keeps_length(name: str, host: Plug
     assert first.shape == x.shape and first.dtype == np.float32 and np.all(np.isfinite(first))
     second = x.copy()
     p.process(second)
-    np.testing.assert_allclose(first, second, atol=1e-4)  # torch reductions may reorder
+    # repeatable to -50 dB: torch's threaded CPU reductions may reorder between runs, and a
+    # pitch estimate 1e-6 off moves a PSOLA output by ~1e-4 (seen on CI: -63 dB)
+    residual = 20 * np.log10(np.sqrt(np.mean((first - second) ** 2)) / np.sqrt(np.mean(first**2)) + 1e-20)
+    assert residual < -50.0, f"second run differs by {residual:.1f} dB"
