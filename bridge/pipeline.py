@@ -111,7 +111,7 @@ def enhance_vocal_file(src: Path, out: Path, settings: EnhancementSettings, key:
     from bridge.enhanced_cache import EnhancedAudioCache, cache_key
     from plugins.voice import enhance_voice
 
-    config = {
+    config: dict[str, Any] = {
         "vocoder": settings.enable_neural_vocoder if vocoder is None else vocoder,
         "prosody": settings.enable_prosody_enhancement if prosody is None else prosody,
         "autotune_key": key if (settings.enable_auto_tune if autotune is None else autotune) else None,
