@@ -81,6 +81,7 @@ class Slot:
         self.label = label or processor.name
         self.sidechain = sidechain
         self.ctrl = np.array([0.0, 1.0, 1.0, 1.0], dtype=np.float64)
+        self._ctrl = memoryview(self.ctrl)  # the same memory, read per block at half numpy's indexing cost
         self.set_bypass(bypass)
         self.set_mix(mix)
         self.ctrl[WET] = (1.0 - self.ctrl[BYPASS]) * self.ctrl[MIX]
@@ -124,7 +125,7 @@ class Slot:
         self.ctrl[WET] = (1.0 - self.ctrl[BYPASS]) * self.ctrl[MIX]
 
     def process(self, audio: np.ndarray, sidechain: np.ndarray | None) -> None:
-        c = self.ctrl
+        c = self._ctrl
         if c[WET] == 1.0 and c[BYPASS] == 0.0 and c[MIX] == 1.0:  # fully wet: nothing to mix
             if self.ring.shape[1]:
                 push_kernel(audio, self.ring, self.pos)  # the dry path a later crossfade needs
