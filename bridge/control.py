@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 PREFIX = "/mixbridge"
 Change = tuple[np.ndarray, int, float]
 Listener = Callable[[list[tuple[str, float]], str], None]
-RATING_KEYS = RATINGS
 _PRESET_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 BYPASS_PARAM = Param("bypass", 0.0, 0.0, 1.0, doc="1 bypasses the slot (crossfaded)")
@@ -111,7 +110,7 @@ class Controller:
         self.chains = chains
         self.sink = sink
         self.presets_dir = Path(presets_dir)
-        self.on_rate = on_rate or self._store_rating
+        self.on_rate = on_rate or self.save_rating
         self.listeners: list[Listener] = []
         self.on_learn: Callable[[str], None] | None = None  # set by a running MIDI bridge
         self._lock = threading.Lock()  # orders batches and their feedback between control threads
@@ -288,13 +287,13 @@ class Controller:
 
     # -- ratings --------------------------------------------------------------------
     def rate(self, values: Sequence[Any]) -> dict[str, Any]:
-        """Validate 1..6 ratings (1-5 each, in RATING_KEYS order) and pass them to ``on_rate``."""
-        if not 1 <= len(values) <= len(RATING_KEYS):
+        """Validate 1..6 ratings (1-5 each, in RATINGS order) and pass them to ``on_rate``."""
+        if not 1 <= len(values) <= len(RATINGS):
             raise ParameterError(
-                f"rate: expected 1 to {len(RATING_KEYS)} ratings ({', '.join(RATING_KEYS)}), got {len(values)}"
+                f"rate: expected 1 to {len(RATINGS)} ratings ({', '.join(RATINGS)}), got {len(values)}"
             )
         ratings: dict[str, Any] = {}
-        for key, v in zip(RATING_KEYS, values, strict=False):
+        for key, v in zip(RATINGS, values, strict=False):
             if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or not 1 <= v <= 5:
                 raise ParameterError(f"rate: {key} must be a number from 1 to 5, got {v!r}")
             ratings[key] = float(v)
@@ -303,7 +302,8 @@ class Controller:
         self.on_rate(ratings)
         return ratings
 
-    def _store_rating(self, ratings: dict[str, Any]) -> None:
+    def save_rating(self, ratings: dict[str, Any]) -> None:
+        """Append a rating to ``ratings.jsonl`` beside the presets (the default ``on_rate``)."""
         path = self.presets_dir.parent / "ratings.jsonl"
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a") as f:

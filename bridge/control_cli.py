@@ -34,7 +34,7 @@ def rating_store(host: Any, ctl: Any, genre: str | None) -> Any:
     kept in ``ratings.jsonl`` beside the presets; a memory service that fails is
     reported to the sender as an error, and nothing is half-stored.
     """
-    from bridge.control import RATING_KEYS
+    from core.hookspecs import RATINGS
 
     def store(r: dict[str, Any]) -> None:
         snap = r["config"]
@@ -42,13 +42,13 @@ def rating_store(host: Any, ctl: Any, genre: str | None) -> Any:
             (slot if len(snap) == 1 else f"{cname}/{slot}"): v["params"]
             for cname, slots in snap.items() for slot, v in slots.items() if not v["bypass"]
         }
-        ratings = {k: r[k] for k in RATING_KEYS if k in r}
+        ratings = {k: r[k] for k in RATINGS if k in r}
         try:
             stored = host.pm.hook.mixbridge_live_rated(config=config, ratings=ratings, genre=genre)
         except Exception as e:  # noqa: BLE001 - any storage failure becomes a reply, never a dead server
             raise BridgeError(f"rating not stored: memory service failed: {type(e).__name__}: {e}") from None
         if stored is None:
-            ctl._store_rating(r)
+            ctl.save_rating(r)
 
     return store
 

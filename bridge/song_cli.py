@@ -8,6 +8,7 @@ import logging
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -150,38 +151,27 @@ def bench_voice_api(root: Path, settings: Any, clients: int, requests: int) -> d
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
+        if not thread.is_alive():
+            raise MixbridgeError("bench song: the HTTP server did not start")
         time.sleep(0.05)
     port = server.servers[0].sockets[0].getsockname()[1]
     headers = {"Authorization": f"Bearer {issue_token('bench', key=key)}"}
     body = {"enable_neural_vocoder": True, "enable_prosody": True, "enable_auto_tune": False}
-    latencies: list[float] = []
-    failures: list[str] = []
-    todo = list(range(requests))
-    lock = threading.Lock()
 
-    def client() -> None:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=600) as c:
-            while True:
-                with lock:
-                    if not todo:
-                        return
-                    i = todo.pop()
-                t0 = time.perf_counter()
-                r = c.post("/api/v1/enhancement/voice", json={**body, "audio_path": f"take{i}.wav"}, headers=headers)
-                latencies.append(time.perf_counter() - t0)
-                if r.status_code != 200:
-                    failures.append(f"{r.status_code}: {r.text[:200]}")
+    def post(i: int) -> tuple[float, str | None]:
+        t0 = time.perf_counter()
+        r = http.post("/api/v1/enhancement/voice", json={**body, "audio_path": f"take{i}.wav"}, headers=headers)
+        return time.perf_counter() - t0, None if r.status_code == 200 else f"{r.status_code}: {r.text[:200]}"
 
     t0 = time.perf_counter()
-    workers = [threading.Thread(target=client) for _ in range(clients)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=600) as http, \
+            ThreadPoolExecutor(max_workers=clients) as pool:
+        results = list(pool.map(post, range(requests)))
     wall = time.perf_counter() - t0
     server.should_exit = True
     thread.join(timeout=10)
-    lat = np.array(latencies)
+    lat = np.array([dt for dt, _ in results])
+    failures = [f for _, f in results if f]
     return {"clients": clients, "requests": requests, "failures": failures, "wall_s": wall,
             "audio_seconds_per_s": 10.0 * (requests - len(failures)) / wall,
             "latency_s": {"median": float(np.median(lat)), "max": float(lat.max())}}

@@ -57,11 +57,10 @@ class VectorStore:
         except Exception as e:  # noqa: BLE001
             raise MemoryServiceError(f"vector store unavailable ({url or path}): {type(e).__name__}: {e}") from e
 
-    def _collection(self, genre: str | None, create: bool = True) -> Any:
-        """The genre's collection; None when it does not exist and ``create`` is false."""
+    def _named(self, name: str, create: bool) -> Any:
+        """A collection by name, fetched once; None when it does not exist and ``create`` is false."""
         from chromadb.errors import NotFoundError
 
-        name = f"{self.prefix}.{partition(genre)}"
         if name not in self._collections:
             try:
                 self._collections[name] = (
@@ -71,18 +70,20 @@ class VectorStore:
                 return None
         return self._collections[name]
 
+    def _name(self, genre: str | None) -> str:
+        return f"{self.prefix}.{partition(genre)}"
+
     def _all(self) -> list[Any]:
         names = [c if isinstance(c, str) else c.name for c in self.client.list_collections()]
-        return [self.client.get_collection(n, embedding_function=None) for n in names
-                if n.startswith(f"{self.prefix}.")]
+        return [self._named(n, create=False) for n in names if n.startswith(f"{self.prefix}.")]
 
     def add(self, ids: list[str], vectors: np.ndarray, metadatas: list[dict[str, Any]]) -> None:
         clean = [{k: v for k, v in m.items() if v is not None} or {"_": 0} for m in metadatas]
         groups: dict[str, list[int]] = {}
         for i, m in enumerate(metadatas):
-            groups.setdefault(m.get("genre") or "", []).append(i)
-        for genre, rows in groups.items():
-            col = self._collection(genre or None)
+            groups.setdefault(self._name(m.get("genre")), []).append(i)
+        for name, rows in groups.items():
+            col = self._named(name, create=True)
             for j in range(0, len(rows), 5000):  # Chroma caps one batch
                 part = rows[j : j + 5000]
                 col.upsert(ids=[ids[r] for r in part], embeddings=vectors[part].tolist(),
@@ -93,7 +94,7 @@ class VectorStore:
         """The ``k`` nearest stored vectors as dicts: id, distance, metadata."""
         where = {"user": user} if user else None
         hits: list[dict[str, Any]] = []
-        for col in [self._collection(genre, create=False)] if genre else self._all():
+        for col in [self._named(self._name(genre), create=False)] if genre else self._all():
             if col is None:
                 continue
             res = col.query(query_embeddings=[np.asarray(vector).tolist()], n_results=k, where=where)
