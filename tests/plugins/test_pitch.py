@@ -40,10 +40,13 @@ def test_crepe_and_pyin_agree_on_vibrato():
     both = slice(10, n - 10)
     assert np.max(np.abs(1200 * np.log2(fc[both] / fp[both]))) < 20.0
     assert np.median(cc[both]) > 0.5  # periodicity says voiced
-    # crepe tiny's own decoding (no refinement): typically within 10 cents of the truth
+    # crepe tiny's own decoding (no refinement) sits on its 20-cent bin grid: measured
+    # medians are 7-10 cents and vary with the CPU and torch's thread count, so the
+    # bounds are in bins, not in the last cent
     times, raw, _ = track_pitch(x, SR, method="crepe", refine=False)
     err = np.abs(1200 * np.log2(raw / np.interp(times, t, f)))[10:-10]
-    assert np.median(err) < 10.0
+    assert np.median(err) < 15.0
+    assert np.max(err) < 40.0
 
 
 @pytest.mark.torch
