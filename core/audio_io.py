@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from math import gcd
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,12 +30,11 @@ def read(path: str | Path, sample_rate: int | None = None, channels: int | None 
     if not p.is_file():
         raise AudioFileError(f"{p}: no such audio file")
     try:
-        data, sr = sf.read(str(p), dtype="float32", always_2d=True)
+        audio, sr = _read_planar(sf, p)
     except Exception as e:  # noqa: BLE001 - libsndfile's errors are plain RuntimeErrors
         raise AudioFileError(f"{p}: cannot read audio ({e})") from None
-    if data.shape[0] == 0:
+    if audio.shape[1] == 0:
         raise AudioFileError(f"{p}: the file holds no audio frames")
-    audio = np.ascontiguousarray(data.T)
     check_finite(audio, str(p))
     if sample_rate is not None and sr != sample_rate:
         audio = resample(audio, sr, sample_rate)
@@ -42,6 +42,21 @@ def read(path: str | Path, sample_rate: int | None = None, channels: int | None 
     if channels is not None:
         audio = remix(audio, channels)
     return audio, int(sr)
+
+
+def _read_planar(sf: Any, path: Path, block: int = 1 << 16) -> tuple[np.ndarray, int]:
+    """The whole file as float32 (channels, frames), de-interleaved a block at a time.
+
+    Reading interleaved and transposing at the end would hold the song twice.
+    """
+    with sf.SoundFile(str(path)) as f:
+        audio = np.empty((f.channels, f.frames), dtype=np.float32)
+        done = 0
+        for chunk in f.blocks(blocksize=block, dtype="float32", always_2d=True):
+            n = min(chunk.shape[0], audio.shape[1] - done)
+            audio[:, done : done + n] = chunk[:n].T
+            done += n
+        return audio[:, :done], int(f.samplerate)
 
 
 def check_finite(audio: np.ndarray, what: str) -> None:
@@ -90,7 +105,10 @@ def write(path: str | Path, audio: np.ndarray, sample_rate: int, bit_depth: str 
     tmp = p.with_name(f".{p.name}.{os.getpid()}.part")
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
-        sf.write(str(tmp), np.ascontiguousarray(audio.T), int(sample_rate), subtype=SUBTYPES[bit_depth], format="WAV")
+        a = np.atleast_2d(audio)
+        with sf.SoundFile(str(tmp), "w", int(sample_rate), a.shape[0], SUBTYPES[bit_depth], format="WAV") as f:
+            for start in range(0, a.shape[1], 1 << 16):  # interleaved a block at a time, not all at once
+                f.write(np.ascontiguousarray(a[:, start : start + (1 << 16)].T))
         os.replace(tmp, p)
     except (OSError, sf.LibsndfileError) as e:
         tmp.unlink(missing_ok=True)

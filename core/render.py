@@ -188,13 +188,11 @@ def render(
     lat_max = max(latency.values())
     n_track = n_out + lat_max
     outs: dict[str, np.ndarray] = {}
-    for name, src in sources.items():
-        buf = np.zeros((src.shape[0], n_track), dtype=np.float32)
-        buf[:, : src.shape[1]] = src
-        outs[name] = buf
-        chains[name].prepare(sr, bs, src.shape[0])
+    for name in list(sources):
+        outs[name] = _padded(sources.pop(name), n_track)  # one copy of each song at a time
+        chains[name].prepare(sr, bs, outs[name].shape[0])
         t0 = time.perf_counter()
-        chains[name], whole = run_whole_track_stages(chains[name], buf, bs)
+        chains[name], whole = run_whole_track_stages(chains[name], outs[name], bs)
         if whole:
             stages.append({"stage": f"track:{name}:whole-track", "processors": whole,
                            "seconds": time.perf_counter() - t0})
@@ -208,9 +206,8 @@ def render(
         for start, n in _blocks(n_track, bs):
             for name in order:
                 t1 = time.perf_counter()
-                ch = chains[name]
-                sc = {s: outs[s][:, start : start + n] for s in ch.sidechain_inputs}
-                ch.process(outs[name][:, start : start + n], sc)
+                chains[name].process(outs[name][:, start : start + n],
+                                     {s: outs[s][:, start : start + n] for s in chains[name].sidechain_inputs})
                 seconds[name] += time.perf_counter() - t1
             if bar:
                 bar.advance(task)
@@ -225,12 +222,7 @@ def render(
             })
 
         t1 = time.perf_counter()
-        bus = np.zeros((2, n_out + master_lat), dtype=np.float32)
-        for t in session.tracks:
-            y = outs[t.name][:, latency[t.name] : latency[t.name] + n_out]
-            gl, gr = _pan_gains(t.pan, y.shape[0], t.gain_db)
-            bus[0, :n_out] += gl * y[0]
-            bus[1, :n_out] += gr * y[-1]
+        bus = _sum_to_bus(session, outs, latency, n_out, master_lat)
         for start, n in _blocks(bus.shape[1], bs):
             master.process(bus[:, start : start + n])
             if bar:
@@ -281,6 +273,25 @@ def render(
     return result
 
 
+def _padded(src: np.ndarray, frames: int) -> np.ndarray:
+    """``src`` in a zeroed float32 buffer of ``frames`` frames (room for the tail and latency)."""
+    buf = np.zeros((src.shape[0], frames), dtype=np.float32)
+    buf[:, : src.shape[1]] = src
+    return buf
+
+
+def _sum_to_bus(session: Session, outs: dict[str, np.ndarray], latency: dict[str, int], n_out: int,
+                master_lat: int) -> np.ndarray:
+    """Pan, gain and sum the tracks into a stereo bus; each track is dropped once it is in."""
+    bus = np.zeros((2, n_out + master_lat), dtype=np.float32)
+    for t in session.tracks:
+        y = outs.pop(t.name)[:, latency[t.name] : latency[t.name] + n_out]
+        gl, gr = _pan_gains(t.pan, y.shape[0], t.gain_db)
+        bus[0, :n_out] += gl * y[0]
+        bus[1, :n_out] += gr * y[-1]
+    return bus
+
+
 def _levels(lufs: float, lra: float, tp: float, audio: np.ndarray) -> dict[str, float | None]:
     peak = float(np.max(np.abs(audio))) if audio.size else 0.0
     return {
@@ -296,14 +307,16 @@ def measure(audio: np.ndarray, sr: int) -> dict[str, float | None]:
 
     Loudness is None for audio shorter than one 400 ms gating block.
     """
-    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
-    gated = audio.shape[1] >= 0.4 * sr  # BS.1770 needs one 400 ms gating block
-    return {
-        "integrated_lufs": float(loudness.integrated_lufs(audio, sr)) if gated else None,
-        "loudness_range_lu": float(loudness.loudness_range(audio, sr)) if gated else None,
-        "true_peak_dbtp": float(loudness.true_peak_dbtp(audio, sr)),
-        "sample_peak_dbfs": 20.0 * math.log10(peak) if peak > 0 else None,
-    }
+    if audio.shape[1] < 0.4 * sr:  # BS.1770 needs one 400 ms gating block
+        peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+        return {
+            "integrated_lufs": None,
+            "loudness_range_lu": None,
+            "true_peak_dbtp": float(loudness.true_peak_dbtp(audio, sr)),
+            "sample_peak_dbfs": 20.0 * math.log10(peak) if peak > 0 else None,
+        }
+    lufs, lra = loudness.loudness_and_range(audio, sr)
+    return _levels(lufs, lra, loudness.true_peak_dbtp(audio, sr), audio)
 
 
 def write_outputs(result: RenderResult, output: str | Path, bit_depth: str = "24") -> Path:

@@ -151,14 +151,15 @@ def plan_mix(
     mus, _ = audio_io.read(music, sample_rate=sample_rate)
     if voc.shape[0] > 2 or mus.shape[0] > 2:
         raise SessionError("vocals and music must be mono or stereo")
-    # all analysis, loudness included, runs on the middle minute: representative of a song,
-    # and it bounds time and memory whatever the song's length
+    # all analysis (loudness, masking, genre, tempo) runs on the middle minute: representative
+    # of a song, and it bounds time and memory whatever the song's length
     win = _window(min(voc.shape[1], mus.shape[1]), sample_rate)
-    lufs = {"vocals": _lufs(voc[:, win], sample_rate), "music": _lufs(mus[:, win], sample_rate)}
+    voc, mus = voc[:, win].copy(), mus[:, win].copy()  # the rest of the song is not needed here
+    lufs = {"vocals": _lufs(voc, sample_rate), "music": _lufs(mus, sample_rate)}
     warnings: list[str] = []
     report: dict[str, Any] = {"before": {"masking": analysis.masking(
-        voc[:, win] * 10 ** ((STEM_LUFS - lufs["vocals"]) / 20),
-        mus[:, win] * 10 ** ((STEM_LUFS - lufs["music"]) / 20), sample_rate)},
+        voc * 10 ** ((STEM_LUFS - lufs["vocals"]) / 20),
+        mus * 10 ** ((STEM_LUFS - lufs["music"]) / 20), sample_rate)},
         "masking_window_s": [win.start / sample_rate, win.stop / sample_rate]}
     session = Session(name=Path(output).stem, sample_rate=sample_rate, block_size=block_size, tail_s=0.0,
                       output_path=str(output), base_dir=Path.cwd())
@@ -202,8 +203,8 @@ def plan_mix(
     applied.append(f"genre_preset:{genre}")
 
     mask = report["before"]["masking"]
-    report["vocals"] = analysis.spectral_features(voc[:, win], sample_rate)
-    report["music"] = analysis.spectral_features(mus[:, win], sample_rate)
+    report["vocals"] = analysis.spectral_features(voc, sample_rate)
+    report["music"] = analysis.spectral_features(mus, sample_rate)
     bpm = estimate_bpm(mus, sample_rate)
     session.genre, session.bpm = genre, round(bpm, 2)
 
@@ -223,7 +224,7 @@ def plan_mix(
                       Track("music", tracks["music"], processors=music_chain)]
     # gain staging needs the loudness *after* the chains (compression, EQ and reverb change
     # it): run the chains over the analysis window, and measure the masking there as well
-    stems = processed_stems(session, host, {"vocals": voc[:, win], "music": mus[:, win]})
+    stems = processed_stems(session, host, {"vocals": voc, "music": mus})
     post = {k: _lufs(v, sample_rate) for k, v in stems.items()}
     session.tracks[0].gain_db = round(STEM_LUFS + offset - post["vocals"], 3)
     session.tracks[1].gain_db = round(STEM_LUFS - post["music"], 3)
@@ -280,6 +281,11 @@ def run_mix(plan: MixPlan, host: PluginHost, output: str | Path | None = None) -
 
     session = plan.session
     sr = session.sample_rate
+    # the plain sum is measured first and dropped, so that it never shares memory with the render
+    plain = _plain_sum(plan)
+    before = {**_measure(plain, sr), **_image(plain, sr),
+              "masking_db": plan.analysis["before"]["masking"]["overall_db"]}
+    del plain
     result = render(session, host)
     rep = result.report
     if plan.reference is not None:
@@ -291,13 +297,6 @@ def run_mix(plan: MixPlan, host: PluginHost, output: str | Path | None = None) -
         rep["reference_match"] = {**mrep, "mastering": mastering}
         rep["loudness"]["after"] = _measure(result.audio, sr)
 
-    voc, _ = audio_io.read(session.resolve(session.tracks[0].source), sample_rate=sr)
-    mus, _ = audio_io.read(session.resolve(session.tracks[1].source), sample_rate=sr)
-    n = min(voc.shape[1], mus.shape[1])
-    g = {k: 10 ** ((STEM_LUFS - v) / 20) for k, v in plan.stem_lufs.items()}
-    plain = (g["vocals"] * np.broadcast_to(voc[:, :n], (2, n)) + g["music"] * np.broadcast_to(mus[:, :n], (2, n)))
-    before = {**_measure(plain, sr), **_image(plain, sr),
-              "masking_db": plan.analysis["before"]["masking"]["overall_db"]}
     after = {**rep["loudness"]["after"], **_image(result.audio, sr)}
     after["masking_db"] = plan.analysis.get("after", plan.analysis["before"])["masking"]["overall_db"]
     rep["enhancement_applied"] = plan.enhancement_applied
@@ -309,6 +308,26 @@ def run_mix(plan: MixPlan, host: PluginHost, output: str | Path | None = None) -
     if output is not None:
         write_outputs(result, output, session.bit_depth)
     return result
+
+
+def _plain_sum(plan: MixPlan) -> np.ndarray:
+    """The stems level-matched and summed, nothing else: the "before" of the report.
+
+    Built in place, one stem at a time, so that it costs one stereo copy of the song.
+    """
+    session = plan.session
+    plain: np.ndarray | None = None
+    for track in session.tracks:
+        stem, _ = audio_io.read(session.resolve(track.source), sample_rate=session.sample_rate)
+        if plain is None:
+            plain = np.zeros((2, stem.shape[1]), dtype=np.float32)
+        plain = plain[:, : min(plain.shape[1], stem.shape[1])]
+        gain = np.float32(10 ** ((STEM_LUFS - plan.stem_lufs[track.name]) / 20))
+        for start in range(0, plain.shape[1], 1 << 16):  # in chunks: no temporary copy of the stem
+            part = slice(start, min(start + (1 << 16), plain.shape[1]))
+            plain[:, part] += gain * stem[:, part]
+    assert plain is not None
+    return plain
 
 
 def _measure(audio: np.ndarray, sr: int) -> dict[str, Any]:
