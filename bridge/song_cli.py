@@ -88,40 +88,53 @@ def bench_song(duration: float, clients: int, requests: int) -> dict[str, Any]:
 
     Without Vocos weights the song runs twice: with the fallback vocoder that is
     installed, and with a Vocos of the real architecture and random weights (its
-    speed, not its sound), so both figures are on record.
+    speed, not its sound), so both figures are on record. Each run is a fresh
+    process, so that its peak memory is its own.
     """
-    import os
-
     from core.settings import EnhancementSettings
-    from plugins.vocoder import VOCOS_ENV, find_vocos_weights, random_vocos_dir
+    from plugins.vocoder import find_vocos_weights, random_vocos_dir
 
     out: dict[str, Any] = {"duration_s": duration, "runs": []}
     settings = replace(EnhancementSettings.from_env(), enable_caching=False)  # measure the work, not the cache
     with tempfile.TemporaryDirectory(prefix="mixbridge-bench-song-") as tmp:
         root = Path(tmp)
-        out["runs"].append(_song_run(root / "installed", duration, settings))
+        out["runs"].append(_song_run_fresh(root / "installed", duration))
         if find_vocos_weights()[0] is None:
-            old = os.environ.get(VOCOS_ENV)
-            os.environ[VOCOS_ENV] = str(random_vocos_dir(root / "vocos-random"))
-            try:
-                out["runs"].append(_song_run(root / "vocos", duration, settings))
-                out["runs"][-1]["note"] = "Vocos architecture with random weights: speed only"
-            finally:
-                if old is None:
-                    os.environ.pop(VOCOS_ENV, None)
-                else:
-                    os.environ[VOCOS_ENV] = old
+            vocos = random_vocos_dir(root / "vocos-random")
+            out["runs"].append(_song_run_fresh(root / "vocos", duration, vocos))
+            out["runs"][-1]["note"] = "Vocos architecture with random weights: speed only"
         out["voice_api"] = bench_voice_api(root, settings, clients, requests)
     return out
 
 
-def _song_run(root: Path, duration: float, settings: Any) -> dict[str, Any]:
+def _song_run_fresh(root: Path, duration: float, vocos_dir: Path | None = None) -> dict[str, Any]:
+    """:func:`_song_run` in a child process (caching off; Vocos from ``vocos_dir`` when given)."""
+    import os
+    import subprocess
+    import sys
+
+    from plugins.vocoder import VOCOS_ENV
+
+    env = {**os.environ, "ENABLE_CACHING": "false"}
+    if vocos_dir is not None:
+        env[VOCOS_ENV] = str(vocos_dir)
+    proc = subprocess.run([sys.executable, "-m", "bridge.song_cli", str(root), str(duration)],
+                          env=env, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise MixbridgeError(f"bench song: the run in {root} failed:\n{proc.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _song_run(root: Path, duration: float) -> dict[str, Any]:
     from bridge.pipeline import generate_complete_song_with_enhancement
+    from core.settings import EnhancementSettings
     from memory.service import MemoryService
 
     memory = MemoryService(f"sqlite:///{root / 'memory.db'}", chroma_path=root / "chroma")
     rep = generate_complete_song_with_enhancement(LYRICS * 8, "pop", 100, "A minor", duration, root / "song",
-                                                  user="bench", settings=settings, memory=memory)
+                                                  user="bench", settings=EnhancementSettings.from_env(),
+                                                  memory=memory)
     vocoder = next((s.get("vocoder") for s in rep["voice"].get("stages", []) if s.get("stage") == "vocoder"), None)
     return {"total_seconds": rep["seconds"], "x_realtime": rep["x_realtime"], "peak_rss_mb": rep["peak_rss_mb"],
             "stages": rep["stages"], "vocoder": vocoder}
@@ -205,3 +218,9 @@ def cmd_bench_song(args: argparse.Namespace) -> int:
           f"{v['audio_seconds_per_s']:.1f} s of audio per s; latency median {v['latency_s']['median']:.2f} s, "
           f"max {v['latency_s']['max']:.2f} s; failures {len(v['failures'])}")
     return 0
+
+
+if __name__ == "__main__":  # one bench run in a fresh process: ROOT DURATION, JSON on the last line
+    import sys
+
+    print(json.dumps(_song_run(Path(sys.argv[1]), float(sys.argv[2])), default=float))

@@ -20,7 +20,7 @@ from core.hookspecs import hookimpl
 from core.params import Param
 from core.processor import Processor
 from core.smoothing import smooth_params
-from plugins.psola import UNVOICED_PERIOD_S, cubic_at, frames_to_samples, psola_shift
+from plugins.psola import UNVOICED_PERIOD_S, cubic_at, psola_contour
 
 NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 _FLATS = {"Db": "C#", "Eb": "D#", "Gb": "F#", "Ab": "G#", "Bb": "A#", "Cb": "B", "Fb": "E"}
@@ -163,19 +163,9 @@ def shift_by_contour(
     voicing_threshold: float = 0.5,
 ) -> np.ndarray:
     """Formant-preserving PSOLA shift of ``audio`` by a per-frame semitone contour."""
-    n = np.shape(audio)[-1]
     voiced = confidence >= voicing_threshold
     period = np.where(voiced, 1.0 / np.maximum(f0, 20.0), UNVOICED_PERIOD_S)
-    # periods do not interpolate across a voicing edge: take the nearest frame's
-    idx = np.clip(
-        np.round(np.arange(n) / sample_rate / max(times[1] - times[0], 1e-9)).astype(np.int64),
-        0,
-        times.size - 1,
-    )
-    per_s = period[idx]
-    ratio = 2.0 ** (frames_to_samples(times, semitones, n, sample_rate) / 12.0)
-    ratio[~voiced[idx]] = 1.0
-    return psola_shift(audio, sample_rate, per_s, ratio)
+    return psola_contour(audio, sample_rate, times, period, semitones, voiced)
 
 
 def autotune(

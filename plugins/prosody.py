@@ -75,12 +75,12 @@ def phrase_end_gain(
 
     A phrase ends where the level stays ``floor_db`` below the peak for ``gap_ms``.
     """
-    x = np.atleast_2d(audio).mean(axis=0)
+    x = np.atleast_2d(audio).mean(axis=0, dtype=np.float32)
     hop = max(1, int(0.01 * sample_rate))
     frames = x[: x.size // hop * hop].reshape(-1, hop)
-    lvl = 10 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-12)
+    lvl = 10 * np.log10(np.square(frames).mean(axis=1, dtype=np.float64) + 1e-12)
     quiet = lvl < lvl.max() + floor_db
-    gain = np.ones(x.size)
+    gain = np.ones(x.size, dtype=np.float32)
     taper = int(taper_ms * 1e-3 * sample_rate)
     ends = 0
     min_gap = int(gap_ms / 10)
@@ -148,7 +148,7 @@ def enhance_prosody(
     ends = 0
     if phrase_end_db != 0:
         gain, ends = phrase_end_gain(y, sample_rate, phrase_end_db)
-        y = (y * gain).astype(np.float32)
+        y *= gain
     voiced = conf >= VOICED
     report = {
         "stage": "prosody",

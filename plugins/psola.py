@@ -35,18 +35,23 @@ def cubic_at(x: np.ndarray, pos: float, mask: int) -> float:
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _psola_kernel(
-    x: np.ndarray, period: np.ndarray, ratio: np.ndarray, y: np.ndarray, wsum: np.ndarray
-) -> None:
-    """Overlap-add Hann grains at fractional synthesis marks; ``period``/``ratio`` per sample.
+def _psola_kernel(x: np.ndarray, period: np.ndarray, semitones: np.ndarray, voiced: np.ndarray,
+                  t0: float, hop: float, y: np.ndarray, wsum: np.ndarray) -> None:
+    """Overlap-add Hann grains at fractional synthesis marks.
 
-    With ``ratio`` 1 every grain is read where it is written: an exact identity.
+    The contours are frames at ``t0 + k * hop`` samples, read where a grain needs
+    them (the period from the nearest frame, the shift interpolated linearly and 1
+    where the nearest frame is unvoiced), so no per-sample copy of them exists.
+    With a ratio of 1 every grain is read where it is written: an exact identity.
     """
     n = x.shape[0]
+    last = period.shape[0] - 1
     ts = 0.0  # synthesis mark (output time)
     delta = 0.0  # analysis mark minus synthesis mark, kept within half a period
     while ts < n:
-        p = period[min(int(ts), n - 1)]
+        f = (ts - t0) / hop
+        k = min(max(int(math.floor(f + 0.5)), 0), last)
+        p = period[k]
         delta -= p * math.floor(delta / p + 0.5)
         ta = ts + delta
         for d in range(int(math.ceil(ts - p)), int(ts + p) + 1):
@@ -58,16 +63,64 @@ def _psola_kernel(
             w = 0.5 + 0.5 * math.cos(math.pi * u / p)
             y[d] += w * cubic_at(x, ta + u, -1)
             wsum[d] += w
-        step = p / ratio[min(int(ts), n - 1)]
+        ratio = 1.0
+        if voiced[k]:
+            j = min(max(int(math.floor(f)), 0), last)
+            frac = min(max(f - j, 0.0), 1.0)
+            semi = semitones[j] + frac * (semitones[min(j + 1, last)] - semitones[j])
+            ratio = 2.0 ** (min(max(semi, -24.0), 24.0) / 12.0)
+        step = p / ratio
         ts += step
         # the next analysis mark is the one of ta + k p nearest the next synthesis mark
         delta += p - step
 
 
+def psola_contour(audio: np.ndarray, sample_rate: float, times: np.ndarray, period_s: np.ndarray,
+                  semitones: np.ndarray, voiced: np.ndarray) -> np.ndarray:
+    """Shift pitch by a frame-rate semitone contour, keeping duration and formants.
+
+    Parameters
+    ----------
+    audio : float array, shape (frames,) or (channels, frames)
+    sample_rate : float
+        Hz.
+    times : float array, shape (n,)
+        Frame times in seconds, evenly spaced (a pitch tracker's hop).
+    period_s : float array, shape (n,)
+        Pitch period per frame in seconds (``UNVOICED_PERIOD_S`` where unvoiced).
+    semitones : float array, shape (n,)
+        Shift per frame (clipped to two octaves either way).
+    voiced : bool array, shape (n,)
+        Frames where the shift applies; elsewhere the ratio is exactly 1.
+
+    Returns
+    -------
+    float32 array, same shape as ``audio``. Working memory is two float32 rows
+    the length of the audio, whatever the number of frames.
+    """
+    x2 = np.atleast_2d(np.asarray(audio, dtype=np.float32))
+    hop = float(times[1] - times[0]) * sample_rate if len(times) > 1 else 1.0
+    per = np.ascontiguousarray(np.maximum(np.asarray(period_s, np.float64) * sample_rate, 2.0))
+    semi = np.ascontiguousarray(semitones, dtype=np.float64)
+    mask = np.ascontiguousarray(voiced, dtype=np.bool_)
+    out = np.empty_like(x2)
+    wsum = np.empty(x2.shape[1], dtype=np.float32)
+    for c in range(x2.shape[0]):
+        out[c] = 0.0
+        wsum[:] = 0.0
+        _psola_kernel(np.ascontiguousarray(x2[c]), per, semi, mask, float(times[0]) * sample_rate,
+                      max(hop, 1e-9), out[c], wsum)
+        np.maximum(wsum, 1e-3, out=wsum)
+        out[c] /= wsum
+    return out if np.ndim(audio) == 2 else out[0]
+
+
 def psola_shift(
     audio: np.ndarray, sample_rate: float, period_s: np.ndarray, ratio: np.ndarray
 ) -> np.ndarray:
-    """Shift pitch by a per-sample ratio, keeping duration and formants.
+    """Shift pitch by a per-sample ratio (0.25..4), keeping duration and formants.
+
+    :func:`psola_contour` with one frame per sample.
 
     Parameters
     ----------
@@ -91,22 +144,7 @@ def psola_shift(
     >>> y.shape
     (16000,)
     """
-    x2 = np.atleast_2d(np.asarray(audio, dtype=np.float64))
-    per = np.ascontiguousarray(np.maximum(np.asarray(period_s, np.float64) * sample_rate, 2.0))
-    rat = np.ascontiguousarray(np.clip(np.asarray(ratio, np.float64), 0.25, 4.0))
-    out = np.empty_like(x2)
-    for c in range(x2.shape[0]):
-        y = np.zeros(x2.shape[1])
-        wsum = np.zeros(x2.shape[1])
-        _psola_kernel(np.ascontiguousarray(x2[c]), per, rat, y, wsum)
-        out[c] = y / np.maximum(wsum, 1e-3)
-    out = out.astype(np.float32)
-    return out if np.ndim(audio) == 2 else out[0]
-
-
-def frames_to_samples(
-    times: np.ndarray, values: np.ndarray, n: int, sample_rate: float
-) -> np.ndarray:
-    """Linearly interpolate a frame-rate contour onto ``n`` samples (float64)."""
-    t = np.arange(n) / sample_rate
-    return np.interp(t, times, values).astype(np.float64)
+    n = np.shape(audio)[-1]
+    semitones = 12.0 * np.log2(np.clip(np.asarray(ratio, np.float64), 0.25, 4.0))
+    return psola_contour(audio, sample_rate, np.arange(n) / sample_rate, period_s, semitones,
+                         np.ones(n, dtype=np.bool_))

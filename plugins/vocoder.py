@@ -135,8 +135,8 @@ def chunked(
     n = x.size
     if chunk < 2 * crossfade:
         raise ParameterError(f"chunk ({chunk}) must be at least twice the crossfade ({crossfade})")
-    y = np.zeros(n, dtype=np.float64)
-    ramp = (np.arange(crossfade) + 0.5) / crossfade
+    y = np.zeros(n, dtype=np.float32)
+    ramp = ((np.arange(crossfade) + 0.5) / crossfade).astype(np.float32)
     half = crossfade // 2
     starts = list(range(0, n, chunk))
     if len(starts) > 1 and n - starts[-1] < crossfade:
@@ -146,8 +146,8 @@ def chunked(
         lo = 0 if first else b - half
         hi = n if last else min(n, b + chunk + crossfade - half)
         plo, phi = max(0, (lo - margin) // align * align), min(n, hi + margin)
-        out = np.asarray(fn(x[plo:phi]), dtype=np.float64)[lo - plo : hi - plo]
-        w = np.ones(hi - lo)
+        out = np.asarray(fn(x[plo:phi]), dtype=np.float32)[lo - plo : hi - plo]
+        w = np.ones(hi - lo, dtype=np.float32)
         if not first:
             w[:crossfade] = ramp
         if not last:
@@ -159,13 +159,18 @@ def chunked(
 def merge_bands(
     original: np.ndarray, neural: np.ndarray, sample_rate: int, cutoff_hz: float
 ) -> np.ndarray:
-    """Neural signal below ``cutoff_hz``, the original above (zero-phase, complementary)."""
+    """Neural signal below ``cutoff_hz``, the original above (zero-phase, complementary).
+
+    Filters in the signals' precision (float32 keeps a song's working memory small).
+    """
     from scipy.signal import butter, sosfiltfilt
 
     if cutoff_hz >= 0.49 * sample_rate:
         return neural
-    sos = butter(8, cutoff_hz / (sample_rate / 2), output="sos")
-    return original + sosfiltfilt(sos, neural - original, axis=-1)
+    sos = butter(8, cutoff_hz / (sample_rate / 2), output="sos").astype(np.result_type(original, neural))
+    out = sosfiltfilt(sos, neural - original, axis=-1)
+    out += original
+    return out
 
 
 def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
@@ -177,10 +182,12 @@ def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     return np.asarray(soxr.resample(np.asarray(x, np.float32), sr_in, sr_out, quality="HQ"))
 
 
-def _level_match(y: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    ry = math.sqrt(float(np.mean(np.square(y))))
-    rr = math.sqrt(float(np.mean(np.square(ref))))
-    return y * (rr / ry) if ry > 0 else y
+def _level_match(y: np.ndarray, ref: np.ndarray) -> None:
+    """Scale ``y`` in place to the RMS level of ``ref``."""
+    ry = math.sqrt(float(np.dot(y, y)) / max(y.size, 1))
+    rr = math.sqrt(float(np.dot(ref, ref)) / max(ref.size, 1))
+    if ry > 0:
+        y *= y.dtype.type(rr / ry)
 
 
 # charactr/vocos-mel-24khz's config.yaml: structure and sizes as published
@@ -266,13 +273,16 @@ def resynthesize(
     x = np.atleast_2d(np.asarray(audio, dtype=np.float32))
     out = np.empty_like(x)
     for c in range(x.shape[0]):
-        xm = resample(x[c], sample_rate, model_rate)
-        ym = chunked(fn, xm, int(chunk_s * model_rate) // hop * hop, align=hop)
+        ym = chunked(fn, resample(x[c], sample_rate, model_rate), int(chunk_s * model_rate) // hop * hop,
+                     align=hop)
         y = resample(ym, model_rate, sample_rate)
-        y = np.pad(y, (0, max(0, x.shape[1] - y.size)))[: x.shape[1]].astype(np.float64)
-        orig = x[c].astype(np.float64)
-        y = merge_bands(orig, _level_match(y, orig), sample_rate, band_hz)
-        out[c] = _level_match(y, orig)
+        del ym
+        if y.size != x.shape[1]:
+            y = np.pad(y, (0, max(0, x.shape[1] - y.size)))[: x.shape[1]]
+        _level_match(y, x[c])
+        y = merge_bands(x[c], y, sample_rate, band_hz)
+        _level_match(y, x[c])
+        out[c] = y
     return out.reshape(np.shape(audio))
 
 

@@ -388,10 +388,11 @@ def tone(sound: str, midi: float, dur: float, sr: int) -> np.ndarray:
 
 # -- arrangement --------------------------------------------------------------------------
 class _Mixer:
-    """Adds mono sounds into a stereo bus at sample offsets with constant-power pan."""
+    """Adds mono sounds into a stereo bus at sample offsets with constant-power pan (float32:
+    a 3-minute bus is 70 MB, not 140)."""
 
     def __init__(self, frames: int) -> None:
-        self.out = np.zeros((2, frames))
+        self.out = np.zeros((2, frames), dtype=np.float32)
 
     def add(self, x: np.ndarray, at: float, sr: int, gain: float, pan: float) -> None:
         a = int(round(at * sr))
@@ -622,8 +623,10 @@ def generate(
             m = voiced[int(c) % len(voiced)] + 12
             x = note("piano", m, beat / 2)
             mix.add(x, _step_time(t0, step, beat, style), sr, vel(LEVEL["arp"]), PAN["arp"])
-    out = mix.out + _widen(chords_bus.out, sr)
-    peak = np.max(np.abs(out))
+    out = mix.out
+    out += _widen(chords_bus.out, sr)
+    del chords_bus
+    peak = float(np.max(np.abs(out)))
     if peak > 0:
-        out *= PEAK / peak
-    return out.astype(np.float32)
+        out *= np.float32(PEAK / peak)
+    return out
