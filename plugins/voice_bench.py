@@ -129,7 +129,7 @@ def run_bench(seconds: float = 180.0, slow_seconds: float = 30.0) -> dict[str, A
         at.prepare(SR, 256, 1)
         at.process(np.zeros((1, 256), np.float32))  # compile outside timing
         _time("autotune real time (256-sample blocks)", seconds, rt, res)
-        _time("prosody (YIN-tracked, PSOLA)", seconds, lambda: enhance_prosody(x, SR, pitch=yin), res)
+        _time("prosody on the YIN pitch above (PSOLA)", seconds, lambda: enhance_prosody(x, SR, pitch=yin), res)
         _time(
             "voice stage default: prosody + Vocos",
             seconds,
