@@ -4,6 +4,8 @@ Layout (DIM = 48): tempo, spectral centroid, bandwidth, rolloff, 13 MFCC means,
 13 MFCC standard deviations, 8 band energies, integrated loudness, stereo width,
 then padding. Each entry is scaled by a declared range to about [0, 1] so no
 feature dominates the Euclidean distance; the vector is then L2-normalised.
+Songs are described by their middle minute, which bounds the time and memory
+whatever their length (a whole 3-minute song's spectrograms cost 250 MB).
 """
 
 from __future__ import annotations
@@ -15,14 +17,18 @@ import numpy as np
 DIM = 48
 BANDS = (20, 60, 250, 500, 1000, 2000, 4000, 8000, 20000)
 SR = 22050
+EXCERPT_S = 60.0
 
 
 def features(audio: np.ndarray, sr: int) -> dict[str, Any]:
-    """Named features of (channels, frames) audio (librosa at 22.05 kHz, mono mix)."""
+    """Named features of (channels, frames) audio (librosa at 22.05 kHz, mono mix, middle minute)."""
     import librosa
 
     from core.audio_io import resample
 
+    n = int(EXCERPT_S * sr)
+    start = max(0, (audio.shape[-1] - n) // 2)
+    audio = audio[..., start : start + n]
     mono = audio.mean(axis=0) if audio.ndim == 2 else audio
     y = resample(mono[None], sr, SR)[0] if sr != SR else mono.astype(np.float32)
     if y.size < SR // 2:
@@ -41,7 +47,7 @@ def features(audio: np.ndarray, sr: int) -> dict[str, Any]:
     width = 0.0
     if audio.ndim == 2 and audio.shape[0] == 2:
         mid, side = (audio[0] + audio[1]) / 2, (audio[0] - audio[1]) / 2
-        width = float(np.sqrt(np.mean(side**2)) / (np.sqrt(np.mean(mid**2)) + 1e-12))
+        width = float(np.sqrt(np.dot(side, side)) / (np.sqrt(np.dot(mid, mid)) + 1e-12))
     return {"tempo": tempo, "spectral_centroid": centroid, "spectral_bandwidth": bandwidth,
             "spectral_rolloff": rolloff, "mfcc_mean": mfcc.mean(axis=1).tolist(),
             "mfcc_std": mfcc.std(axis=1).tolist(), "band_energies": bands,
