@@ -292,10 +292,10 @@ def _sum_to_bus(session: Session, outs: dict[str, np.ndarray], latency: dict[str
     return bus
 
 
-def _levels(lufs: float, lra: float, tp: float, audio: np.ndarray) -> dict[str, float | None]:
+def _levels(lufs: float | None, lra: float | None, tp: float, audio: np.ndarray) -> dict[str, float | None]:
     peak = float(np.max(np.abs(audio))) if audio.size else 0.0
     return {
-        "integrated_lufs": lufs if math.isfinite(lufs) else None,
+        "integrated_lufs": lufs if lufs is not None and math.isfinite(lufs) else None,
         "loudness_range_lu": lra,
         "true_peak_dbtp": tp,
         "sample_peak_dbfs": 20.0 * math.log10(peak) if peak > 0 else None,
@@ -307,15 +307,8 @@ def measure(audio: np.ndarray, sr: int) -> dict[str, float | None]:
 
     Loudness is None for audio shorter than one 400 ms gating block.
     """
-    if audio.shape[1] < 0.4 * sr:  # BS.1770 needs one 400 ms gating block
-        peak = float(np.max(np.abs(audio))) if audio.size else 0.0
-        return {
-            "integrated_lufs": None,
-            "loudness_range_lu": None,
-            "true_peak_dbtp": float(loudness.true_peak_dbtp(audio, sr)),
-            "sample_peak_dbfs": 20.0 * math.log10(peak) if peak > 0 else None,
-        }
-    lufs, lra = loudness.loudness_and_range(audio, sr)
+    gated = audio.shape[1] >= 0.4 * sr  # BS.1770 needs one 400 ms gating block
+    lufs, lra = loudness.loudness_and_range(audio, sr) if gated else (None, None)
     return _levels(lufs, lra, loudness.true_peak_dbtp(audio, sr), audio)
 
 
