@@ -65,14 +65,15 @@ def serve_osc(ctl: Any, args: argparse.Namespace) -> Any:
     """Start OSC (and OSCQuery when asked) for ``ctl``; returns the function that stops them."""
     from bridge.osc import OSCServer
 
-    srv = OSCServer(ctl, host=args.host, port=args.port, allow=args.allow).start()
+    srv = OSCServer(ctl, host=args.host, port=args.port, allow=args.allow, tcp_port=args.tcp_port).start()
     query = None
     if args.oscquery is not None:
         from bridge.oscquery import OSCQueryServer
 
         query = OSCQueryServer(ctl, host=args.host, port=args.oscquery, osc_port=srv.port).start()
         print(f"OSCQuery on http://{args.host}:{query.port}/", flush=True)
-    print(f"OSC on udp://{srv.host}:{srv.port} for {', '.join(ctl.chains)}; {len(ctl.targets())} addresses "
+    tcp = f" and tcp://{srv.host}:{srv.tcp.port}" if srv.tcp is not None else ""
+    print(f"OSC on udp://{srv.host}:{srv.port}{tcp} for {', '.join(ctl.chains)}; {len(ctl.targets())} addresses "
           "(send /mixbridge/list); Ctrl-C stops", flush=True)
 
     def stop() -> None:
@@ -268,6 +269,8 @@ def _osc_args(p: argparse.ArgumentParser, port: int) -> None:
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=port, help=f"OSC UDP port (default {port}; 0 picks a free one)")
     p.add_argument("--allow", nargs="*", default=None, help="client addresses/networks allowed (default: all)")
+    p.add_argument("--tcp-port", type=int, default=None,
+                   help="also take OSC over TCP on this port (SLIP or size-prefixed framing)")
     p.add_argument("--oscquery", type=int, default=None, metavar="HTTP_PORT", help="also serve OSCQuery on this port")
 
 

@@ -1,4 +1,4 @@
-"""OSC over UDP: a socket loop that never dies, atomic bundles, rate-limited feedback.
+"""OSC over UDP (and TCP): a socket loop that never dies, atomic bundles, rate-limited feedback.
 
 The address space is documented in the README (OSC, OSCQuery and MIDI). python-osc parses and builds the
 packets; the loop is ours so that a malformed packet costs one ``/mixbridge/error``
@@ -21,6 +21,7 @@ from pythonosc.osc_packet import OscPacket
 
 from bridge.control import PREFIX, Controller
 from bridge.osc_check import check_packet
+from bridge.osc_tcp import TCPListener, TCPPeer
 from core.errors import BridgeError, ParameterError
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ def build_bundle(messages: Sequence[bytes]) -> bytes:
 
 
 class OSCServer:
-    """OSC control of a :class:`Controller` over UDP.
+    """OSC control of a :class:`Controller` over UDP, and over TCP when ``tcp_port`` is given.
 
     Parameters
     ----------
@@ -58,6 +59,9 @@ class OSCServer:
     allow : sequence of str, optional
         Client addresses or networks ("192.168.1.0/24") allowed to talk to the server;
         packets from anyone else are dropped. Default: everyone who can reach ``host``.
+    tcp_port : int, optional
+        Also accept OSC over TCP on ``host`` (SLIP or size-prefixed, see
+        :mod:`bridge.osc_tcp`; 0 picks a free port, see ``.tcp.port``).
 
     Examples
     --------
@@ -66,7 +70,7 @@ class OSCServer:
     """
 
     def __init__(self, controller: Controller, host: str = "127.0.0.1", port: int = 9000,
-                 allow: Sequence[str] | None = None) -> None:
+                 allow: Sequence[str] | None = None, tcp_port: int | None = None) -> None:
         self.controller = controller
         self.allow = [ipaddress.ip_network(a, strict=False) for a in allow] if allow else None
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -77,6 +81,12 @@ class OSCServer:
             raise BridgeError(f"cannot listen for OSC on {host}:{port}: {e.strerror}") from None
         self.sock.settimeout(0.1)
         self.host, self.port = self.sock.getsockname()
+        self.tcp_peers: dict[Addr, TCPPeer] = {}  # TCP clients: their replies go back over the stream
+        try:
+            self.tcp = TCPListener(self, host, tcp_port) if tcp_port is not None else None
+        except BridgeError:
+            self.sock.close()
+            raise
         self.subscribers: set[Addr] = set()
         self._pending: dict[str, float] = {}
         self._sent: dict[str, float] = {}
@@ -93,6 +103,10 @@ class OSCServer:
         """Serve and send feedback on two daemon threads."""
         for target in (self._serve, self._feedback_loop):
             t = threading.Thread(target=target, name=f"osc-{target.__name__}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        if self.tcp is not None:
+            t = threading.Thread(target=self.tcp.serve, args=(self._stop,), name="osc-tcp", daemon=True)
             t.start()
             self._threads.append(t)
         return self
@@ -127,8 +141,12 @@ class OSCServer:
 
     # -- packets ----------------------------------------------------------------------
     def _send(self, data: bytes, addr: Addr) -> None:
+        peer = self.tcp_peers.get(addr)
         try:
-            self.sock.sendto(data, addr)
+            if peer is not None:
+                peer.send(data)
+            else:
+                self.sock.sendto(data, addr)
         except OSError as e:
             log.debug("send to %s:%d failed: %s", addr[0], addr[1], e)
 

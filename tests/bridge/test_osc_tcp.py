@@ -1,0 +1,97 @@
+"""OSC over real TCP: python-osc's TCP client (OSC 1.1 SLIP and OSC 1.0 size prefix) as the peer."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pythonosc.osc_packet import OscPacket
+from pythonosc.tcp_client import SimpleTCPClient
+
+from bridge.control import Controller
+from bridge.osc import OSCServer, build_message
+from bridge.osc_tcp import Deframer, FramingError
+from core.host import PluginHost
+
+GAIN = "/mixbridge/trim/gain/gain_db"
+
+
+@pytest.fixture
+def server(host: PluginHost, tmp_path: Path) -> Iterator[OSCServer]:
+    ctl = Controller({"trim": host.chain("trim")}, presets_dir=tmp_path / "presets")
+    with OSCServer(ctl, port=0, tcp_port=0) as srv:
+        yield srv
+
+
+def messages(client: SimpleTCPClient, timeout: float = 2.0) -> list[tuple[str, list[Any]]]:
+    """Every message in the next packets the server sends back (bundles unpacked)."""
+    return [(m.message.address, list(m.message.params))
+            for raw in client.receive(timeout) for m in OscPacket(raw).messages]
+
+
+@pytest.mark.parametrize("mode", ["1.1", "1.0"])
+def test_set_and_get_over_tcp_in_either_framing(server: OSCServer, mode: str) -> None:
+    assert server.tcp is not None
+    client = SimpleTCPClient("127.0.0.1", server.tcp.port, mode=mode)
+    try:
+        client.send_message(GAIN, -7.5)
+        client.send_message("/mixbridge/get", GAIN)
+        assert messages(client) == [(GAIN, [-7.5])]
+        assert server.controller.get(GAIN) == -7.5
+        client.send_message(GAIN, 99.0)  # out of range: an error back over the stream, nothing changes
+        (address, (where, reason)), = messages(client)
+        assert (address, where) == ("/mixbridge/error", GAIN) and "outside" in reason
+        assert server.controller.get(GAIN) == -7.5
+    finally:
+        client.close()
+
+
+def test_tcp_subscriber_gets_feedback_from_a_udp_change(server: OSCServer) -> None:
+    assert server.tcp is not None
+    sub = SimpleTCPClient("127.0.0.1", server.tcp.port)
+    try:
+        sub.send_message("/mixbridge/subscribe", [])
+        assert messages(sub) == [("/mixbridge/ok", ["/mixbridge/subscribe"])]
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.sendto(build_message(GAIN, [-3.0]), ("127.0.0.1", server.port))
+            assert messages(sub) == [(GAIN, [-3.0])]  # a bundle, over the TCP stream
+    finally:
+        sub.close()
+    end = time.monotonic() + 2.0
+    while server.subscribers and time.monotonic() < end:  # a closed connection stops its feedback
+        time.sleep(0.01)
+    assert not server.subscribers and not server.tcp_peers
+
+
+def test_a_broken_stream_is_answered_and_closed_and_others_carry_on(server: OSCServer) -> None:
+    assert server.tcp is not None
+    with socket.create_connection(("127.0.0.1", server.tcp.port), timeout=2.0) as bad:
+        bad.sendall(struct.pack(">i", 1 << 20) + b"x" * 16)  # a 1 MB size prefix
+        size = struct.unpack(">i", bad.recv(4))[0]
+        reply = OscPacket(bad.recv(size)).messages[0].message
+        assert reply.address == "/mixbridge/error" and "size prefix" in reply.params[1]
+        assert bad.recv(1) == b""  # closed by the server
+    good = SimpleTCPClient("127.0.0.1", server.tcp.port)
+    try:
+        good.send_message("/mixbridge/ping", [])
+        assert messages(good) == [("/mixbridge/pong", [])]
+    finally:
+        good.close()
+
+
+def test_deframer_splits_packets_across_chunk_borders() -> None:
+    a, b = build_message("/a", [1]), build_message("/b", ["x"])
+    stream = struct.pack(">i", len(a)) + a + struct.pack(">i", len(b)) + b
+    d = Deframer(use_slip=False)
+    assert [p for i in range(len(stream)) for p in d.feed(stream[i : i + 1])] == [a, b]
+    esc = b"\xc0\xdb"  # bytes SLIP must escape
+    s = Deframer(use_slip=True)
+    framed = b"\xc0" + esc.replace(b"\xdb", b"\xdb\xdd").replace(b"\xc0", b"\xdb\xdc") + b"\xc0"
+    assert s.feed(framed[:2]) == [] and s.feed(framed[2:] + b"\xc0\xc0") == [esc]
+    with pytest.raises(FramingError, match="escape"):
+        Deframer(use_slip=True).feed(b"\xc0\xdb\x01\xc0")
