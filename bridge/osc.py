@@ -161,7 +161,7 @@ class OSCServer:
         """Process one datagram from ``addr``: commands answer, sets apply as one batch."""
         arrival = time.perf_counter()
         self.handled += 1
-        if self.allow is not None and not any(ipaddress.ip_address(addr[0]) in n for n in self.allow):
+        if not self.allowed(addr):
             return
         try:
             check_packet(data)  # python-osc alone would take a truncated float as 0.0
@@ -190,6 +190,10 @@ class OSCServer:
             return
         if self.record:
             self.applied_at.append((arrival, len(changes)))
+
+    def allowed(self, addr: Addr) -> bool:
+        """Whether ``addr`` may talk to the server (the ``allow`` list; everyone without one)."""
+        return self.allow is None or any(ipaddress.ip_address(addr[0]) in n for n in self.allow)
 
     def _valid(self, address: str, args: list[Any]) -> bool:
         try:

@@ -101,6 +101,9 @@ class TCPListener:
             except OSError as e:
                 log.debug("accept: %s", e)
                 continue
+            if not self.server.allowed(addr[:2]):
+                conn.close()  # not on the allow-list: no connection, as UDP packets get no answer
+                continue
             threading.Thread(target=self._client, args=(conn, addr[:2], stop), name="osc-tcp-client",
                              daemon=True).start()
         self.sock.close()

@@ -95,3 +95,19 @@ def test_deframer_splits_packets_across_chunk_borders() -> None:
     assert s.feed(framed[:2]) == [] and s.feed(framed[2:] + b"\xc0\xc0") == [esc]
     with pytest.raises(FramingError, match="escape"):
         Deframer(use_slip=True).feed(b"\xc0\xdb\x01\xc0")
+
+
+def test_allow_list_refuses_tcp_strangers(host: PluginHost, tmp_path: Path) -> None:
+    ctl = Controller({"trim": host.chain("trim")}, presets_dir=tmp_path / "presets")
+    with OSCServer(ctl, port=0, tcp_port=0, allow=["10.0.0.0/8"]) as srv:
+        assert srv.tcp is not None
+        m = build_message(GAIN, [-9.0])
+        with socket.create_connection(("127.0.0.1", srv.tcp.port), timeout=2.0) as c:
+            try:
+                c.sendall(struct.pack(">i", len(m)) + m)
+                closed = c.recv(1) == b""
+            except (ConnectionResetError, BrokenPipeError):  # the server closed first: also refused
+                closed = True
+            assert closed
+        time.sleep(0.2)
+        assert ctl.get(GAIN) == 0.0 and srv.handled == 0
