@@ -21,11 +21,10 @@ from pythonosc.osc_packet import OscPacket
 
 from bridge.control import PREFIX, Controller
 from bridge.osc_check import check_packet
-from bridge.osc_tcp import TCPListener, TCPPeer
+from bridge.osc_tcp import Addr, TCPListener, TCPPeer
 from core.errors import BridgeError, ParameterError
 
 log = logging.getLogger(__name__)
-Addr = tuple[str, int]
 FEEDBACK_INTERVAL_S = 0.02  # at most one feedback value per address per 20 ms: surfaces drown otherwise
 MAX_BUNDLE_BYTES = 1200  # stay under a typical MTU so a feedback bundle is never fragmented
 

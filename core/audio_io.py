@@ -59,6 +59,17 @@ def _read_planar(sf: Any, path: Path, block: int = 1 << 16) -> tuple[np.ndarray,
         return audio[:, :done], int(f.samplerate)
 
 
+def middle(frames: int, sample_rate: int, seconds: float) -> slice:
+    """The middle ``seconds`` of a signal of ``frames`` frames (all of it if shorter).
+
+    Analysis that describes a whole song (features, masking, tempo) reads this
+    excerpt: representative, and bounded in time and memory whatever the length.
+    """
+    n = int(seconds * sample_rate)
+    start = max(0, (frames - n) // 2)
+    return slice(start, min(frames, start + n))
+
+
 def check_finite(audio: np.ndarray, what: str) -> None:
     """Raise AudioFileError if any sample is NaN or infinite, saying where."""
     bad = ~np.isfinite(audio)

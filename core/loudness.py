@@ -54,6 +54,17 @@ def true_peak_fir(taps_per_phase: int = TAPS_PER_PHASE) -> np.ndarray:
     return out
 
 
+def true_peak_phases() -> np.ndarray:
+    """Rows 1..3 of :func:`true_peak_fir`'s polyphase matrix, float64 (3, TAPS_PER_PHASE).
+
+    Each row is reversed (oldest sample first), so an interpolated point between
+    samples is a forward dot product with the ``TAPS_PER_PHASE`` samples around it.
+    Row 0 is left out: it reproduces the samples themselves.
+    """
+    h = true_peak_fir()
+    return np.ascontiguousarray(np.stack([h[k::OVERSAMPLE][:TAPS_PER_PHASE][::-1] for k in range(1, OVERSAMPLE)]))
+
+
 def _as_channels(audio: np.ndarray, what: str) -> np.ndarray:
     a = np.asarray(audio)
     if a.ndim == 1:
@@ -87,17 +98,18 @@ def true_peak_dbtp(audio: np.ndarray, sr: float) -> float:
     -6.0
     """
     a = _as_channels(audio, "true_peak_dbtp")
-    h = true_peak_fir()
-    # rows 1..3 of the polyphase matrix, reversed so each output is a forward dot product
-    phases = np.ascontiguousarray(np.stack([h[k::OVERSAMPLE][:TAPS_PER_PHASE][::-1] for k in (1, 2, 3)]))
-    phases = phases.astype(a.dtype)
+    phases = true_peak_phases().astype(a.dtype)
+
+    def channel_peak(ch: np.ndarray) -> float:
+        return float(_interpolated_peak(np.ascontiguousarray(ch), phases))
+
     if a.shape[0] == 1 or a.shape[1] < 1 << 20:
-        peak = max(float(_interpolated_peak(np.ascontiguousarray(ch), phases)) for ch in a)
+        peak = max(map(channel_peak, a))
     else:  # a song: its channels at once (the kernel releases the GIL)
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(a.shape[0]) as pool:
-            peak = max(pool.map(lambda ch: float(_interpolated_peak(np.ascontiguousarray(ch), phases)), a))
+            peak = max(pool.map(channel_peak, a))
     return 20.0 * math.log10(peak) if peak > 0 else SILENCE_DB
 
 

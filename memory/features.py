@@ -24,11 +24,9 @@ def features(audio: np.ndarray, sr: int) -> dict[str, Any]:
     """Named features of (channels, frames) audio (librosa at 22.05 kHz, mono mix, middle minute)."""
     import librosa
 
-    from core.audio_io import resample
+    from core.audio_io import middle, resample
 
-    n = int(EXCERPT_S * sr)
-    start = max(0, (audio.shape[-1] - n) // 2)
-    audio = audio[..., start : start + n]
+    audio = audio[..., middle(audio.shape[-1], sr, EXCERPT_S)]
     mono = audio.mean(axis=0) if audio.ndim == 2 else audio
     y = resample(mono[None], sr, SR)[0] if sr != SR else mono.astype(np.float32)
     if y.size < SR // 2:

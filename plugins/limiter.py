@@ -23,7 +23,7 @@ import numpy as np
 from numba import njit
 
 from core.hookspecs import hookimpl
-from core.loudness import OVERSAMPLE, TAPS_PER_PHASE, true_peak_fir
+from core.loudness import OVERSAMPLE, TAPS_PER_PHASE, true_peak_phases
 from core.params import Param
 from core.processor import Processor
 from core.smoothing import at_rest, smooth_params
@@ -223,10 +223,7 @@ class Limiter(Processor):
 
     def after_reset(self) -> None:
         info, _, taps, _, _, _, box, _, _, _ = self.state
-        h = true_peak_fir()
-        # phase k of the interpolator, oldest sample first, to dot with the history ring
-        for k in range(1, OVERSAMPLE):
-            taps[k - 1] = h[k::OVERSAMPLE][:SPAN][::-1]
+        taps[:] = true_peak_phases()  # oldest sample first, to dot with the history ring
         info[SR] = self.sample_rate
         info[HSUM] = float(np.abs(taps).sum(axis=1).max())
         info[ENV] = 1.0

@@ -36,13 +36,6 @@ MIN_CONFIDENCE = 0.4  # below this the classifier's genre is not trusted: pop is
 MASK_WINDOW_S = 60.0  # analysis, gain staging and masking use the middle minute (before and after alike)
 
 
-def _window(frames: int, sr: int, seconds: float = MASK_WINDOW_S) -> slice:
-    """The middle ``seconds`` of a signal of ``frames`` frames (all of it if shorter)."""
-    n = int(seconds * sr)
-    start = max(0, (frames - n) // 2)
-    return slice(start, min(frames, start + n))
-
-
 @dataclass
 class MixPlan:
     """A built session plus what was decided and measured on the way."""
@@ -79,7 +72,7 @@ def estimate_bpm(music: np.ndarray, sr: int) -> float:
     """Tempo (bpm, 60..180) from 30 s of the music's onset envelope (the middle of the song)."""
     import librosa
 
-    y = music[:, _window(music.shape[1], sr, 30.0)].mean(axis=0)
+    y = music[:, audio_io.middle(music.shape[1], sr, 30.0)].mean(axis=0)
     onset = librosa.onset.onset_strength(y=y, sr=sr, hop_length=1024)
     bpm = float(np.atleast_1d(librosa.feature.tempo(onset_envelope=onset, sr=sr, hop_length=1024))[0])
     return float(np.clip(bpm, 60.0, 180.0))
@@ -153,7 +146,7 @@ def plan_mix(
         raise SessionError("vocals and music must be mono or stereo")
     # all analysis (loudness, masking, genre, tempo) runs on the middle minute: representative
     # of a song, and it bounds time and memory whatever the song's length
-    win = _window(min(voc.shape[1], mus.shape[1]), sample_rate)
+    win = audio_io.middle(min(voc.shape[1], mus.shape[1]), sample_rate, MASK_WINDOW_S)
     voc, mus = voc[:, win].copy(), mus[:, win].copy()  # the rest of the song is not needed here
     lufs = {"vocals": _lufs(voc, sample_rate), "music": _lufs(mus, sample_rate)}
     warnings: list[str] = []

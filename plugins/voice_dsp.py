@@ -93,25 +93,23 @@ def reduce_noise(
     padded = np.pad(x, ((0, 0), (nfft // 2, nfft // 2 + hop)))
     frames = sliding_window_view(padded, nfft, axis=1)[:, ::hop]  # a view: (channels, n_frames, nfft)
     n_frames = frames.shape[1]
+    spans = [(f, min(f + chunk_frames, n_frames)) for f in range(0, n_frames, chunk_frames)]
 
     def power(f0: int, f1: int) -> tuple[np.ndarray, np.ndarray]:
         z = rfft(frames[:, f0:f1] * win, axis=-1)
         return z, z.real**2 + z.imag**2
 
-    level = np.concatenate([power(f, min(f + chunk_frames, n_frames))[1].mean(axis=(0, 2))
-                            for f in range(0, n_frames, chunk_frames)])
+    level = np.concatenate([power(f, f1)[1].mean(axis=(0, 2)) for f, f1 in spans])
     quiet = level <= np.percentile(level, percentile)
     noise = np.zeros((x.shape[0], nfft // 2 + 1))
-    for f in range(0, n_frames, chunk_frames):
-        f1 = min(f + chunk_frames, n_frames)
+    for f, f1 in spans:
         noise += power(f, f1)[1][:, quiet[f:f1]].sum(axis=1)
     noise = np.maximum(noise / max(int(quiet.sum()), 1), 1e-20).astype(np.float32)[:, None, :]
 
     floor = np.float32(10.0 ** (-reduction_db / 20.0))
     y = np.zeros_like(padded)
     norm = np.zeros(padded.shape[1], dtype=np.float32)
-    for f in range(0, n_frames, chunk_frames):
-        f1 = min(f + chunk_frames, n_frames)
+    for f, f1 in spans:
         lo, hi = max(0, f - 2), min(n_frames, f1 + 2)  # two frames of context for the 5-frame smoothing
         z, gain = power(lo, hi)
         gain /= noise
