@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from core import audio_io
+from core.bench import rss_mb
 from core.errors import MixbridgeError
 from core.host import PluginHost
 from core.settings import EnhancementSettings, data_dir
@@ -27,20 +28,6 @@ log = logging.getLogger(__name__)
 PREVIEW_S = 30.0
 METRICS_S = 30.0
 FADE_S = 1.5
-
-
-def rss_mb() -> tuple[float, float]:
-    """(current, peak) resident memory of this process in MB (Linux /proc)."""
-    cur = peak = 0.0
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                cur = int(line.split()[1]) / 1024
-            elif line.startswith("VmHWM:"):
-                peak = int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return cur, peak
 
 
 class Stages:

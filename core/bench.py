@@ -20,6 +20,29 @@ if TYPE_CHECKING:
     from core.host import PluginHost
     from core.processor import Processor
 
+def rss_mb() -> tuple[float, float]:
+    """(current, peak) resident memory of this process in MB.
+
+    From /proc (VmRSS, VmHWM): unlike ``ru_maxrss`` the peak is not inherited
+    across exec, so a fresh benchmark process reports its own. Elsewhere the peak is
+    ``ru_maxrss`` and the current figure 0.
+    """
+    from pathlib import Path
+
+    cur = peak = 0.0
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                cur = int(line.split()[1]) / 1024
+            elif line.startswith("VmHWM:"):
+                peak = int(line.split()[1]) / 1024
+    except OSError:
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return cur, peak
+
+
 EQ_BANDS = ((120.0, 2.0, 0.8), (500.0, -3.0, 1.2), (2500.0, 2.5, 1.0), (9000.0, 3.0, 0.7))
 COMP = {"threshold_db": -20.0, "ratio": 4.0, "attack_ms": 5.0, "release_ms": 100.0}
 CEILING_DB = -1.0

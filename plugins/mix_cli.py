@@ -154,25 +154,16 @@ def cmd_bench_mix(args: argparse.Namespace) -> int:
     return 0
 
 
-def _peak_rss_mb() -> float:
-    """This process's peak resident memory (VmHWM: unlike ru_maxrss it is not inherited across exec)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def _bench_child(folder: Path, sr: int) -> None:
     """The timed part of ``bench mix``: warm up on 5 s, then mix the song; print JSON."""
+    from core.bench import rss_mb
     from core.host import PluginHost
     from plugins.mixing import plan_mix, run_mix
 
     host = PluginHost.from_toml()
     run_mix(plan_mix(folder / "warm_vocals.wav", folder / "warm_music.wav", host, genre="pop",
                      sample_rate=sr), host)
-    warm = _peak_rss_mb()
+    warm = rss_mb()[1]
     t0 = time.perf_counter()
     plan = plan_mix(folder / "song_vocals.wav", folder / "song_music.wav", host, sample_rate=sr,
                     output=folder / "mix.wav")
@@ -183,7 +174,7 @@ def _bench_child(folder: Path, sr: int) -> None:
     print(json.dumps({
         "plan_s": t1 - t0, "run_s": t2 - t1, "total_s": t2 - t0,
         "stages": {s["stage"]: s["seconds"] for s in rep["stages"]},
-        "peak_rss_mb": _peak_rss_mb(), "warm_rss_mb": warm,
+        "peak_rss_mb": rss_mb()[1], "warm_rss_mb": warm,
         "genre": rep["genre"], "enhancement_applied": rep["enhancement_applied"], "warnings": rep["warnings"],
     }, default=float))
 

@@ -9,7 +9,6 @@ resident set after each stage. Speed is reported, never asserted.
 
 from __future__ import annotations
 
-import resource
 import tempfile
 import time
 from collections.abc import Callable
@@ -17,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from core.bench import rss_mb
 
 SR = 48000
 TEXT = (
@@ -34,10 +35,6 @@ def vocal(seconds: float) -> np.ndarray:
     return np.tile(line, reps)[: int(seconds * SR)].astype(np.float32)
 
 
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
 def _time(name: str, seconds: float, fn: Callable[[], Any], results: list[dict[str, Any]]) -> Any:
     t0 = time.perf_counter()
     out = fn()
@@ -48,7 +45,7 @@ def _time(name: str, seconds: float, fn: Callable[[], Any], results: list[dict[s
             "audio_s": round(seconds, 1),
             "wall_s": round(wall, 3),
             "x_realtime": round(seconds / wall, 2),
-            "peak_rss_mb": round(_peak_mb(), 1),
+            "peak_rss_mb": round(rss_mb()[1], 1),
         }
     )
     print(f"  {name:<42} {seconds / wall:8.2f}x  ({wall:.2f} s for {seconds:.0f} s)", flush=True)
