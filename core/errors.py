@@ -27,6 +27,10 @@ class UnknownProcessorError(MixbridgeError, KeyError):
         return str(self.args[0])
 
 
+class UnknownGenreError(MixbridgeError, ValueError):
+    """A genre that is neither a registered name nor an alias (see core.genres)."""
+
+
 class SessionError(MixbridgeError, ValueError):
     """A session or plugins.toml file is malformed; the message names the key."""
 

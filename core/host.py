@@ -28,7 +28,7 @@ from core.errors import (
     UnknownProcessorError,
 )
 from core.processor import Processor
-from core.specs import check_slot_specs, expect
+from core.specs import check_slot_specs, expect, slot_labels
 
 log = logging.getLogger(__name__)
 
@@ -186,13 +186,13 @@ class PluginHost:
         where = where or f"chain {name!r}"
         check_slot_specs(list(specs), where)
         chain = Chain(name=name)
-        for i, spec in enumerate(specs):
+        for i, (spec, label) in enumerate(zip(specs, slot_labels(list(specs)), strict=True)):
             at = f"{where}[{i}]"
             try:
                 proc = self.create(spec["plugin"], **spec.get("params", {}))
                 slot = Slot(
                     proc,
-                    label=spec.get("label") or chain.unique_label(proc.name),
+                    label=label,
                     bypass=spec.get("bypass", False),
                     mix=spec.get("mix", 1.0),
                     sidechain=spec.get("sidechain"),

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import SessionError
-from core.specs import check_slot_specs
+from core.specs import check_slot_specs, slot_labels
 
 KEYS = {"session", "tracks", "master", "output"}
 SESSION_KEYS = {"name", "sample_rate", "genre", "key", "bpm", "block_size", "tail_s"}
@@ -240,16 +240,42 @@ class Session:
                     raise SessionError(f"chain {part.chain!r}: no such chain in plugins.toml")
                 part.processors, part.chain = copy.deepcopy(chains[part.chain]), None
 
-    def apply_settings(self, config: Mapping[str, Mapping[str, Any]]) -> list[str]:
-        """Set slot parameters from ``{plugin: {param: value}}`` (inline slots only); returns what changed."""
-        changed = []
-        for part in [*self.tracks, self.master]:
-            for slot in part.processors:
-                params = config.get(slot["plugin"])
-                if params:
-                    slot.setdefault("params", {}).update(params)
-                    changed.append(slot["plugin"])
-        return changed
+    def chains(self) -> dict[str, list[dict[str, Any]]]:
+        """Each inline chain's slot tables by chain name: track names, then ``master``."""
+        out = {t.name: t.processors for t in self.tracks}
+        out["master"] = self.master.processors
+        return out
+
+    def apply_settings(self, settings: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+        """Set slot parameters from :data:`core.keys.Settings` (inline chains only).
+
+        Returns the keys applied and the keys this session has no slot for (a
+        recommendation learned on another session's chains may name slots this one
+        lacks; those are reported, not guessed). Values are checked when the chain
+        is built, against the processor's declared ranges.
+
+        Examples
+        --------
+        >>> s = Session.from_dict({"tracks": [{"name": "vocals", "source": "v.wav",
+        ...     "processors": [{"plugin": "compressor"}]}]})
+        >>> s.apply_settings({"vocals/compressor/ratio": 3.0, "music/eq/b1_gain_db": 1.0})
+        (['vocals/compressor/ratio'], ['music/eq/b1_gain_db'])
+        >>> s.tracks[0].processors[0]["params"]
+        {'ratio': 3.0}
+        """
+        from core.keys import Key
+
+        slots = {name: dict(zip(slot_labels(specs), specs, strict=True)) for name, specs in self.chains().items()}
+        applied, missing = [], []
+        for text, value in settings.items():
+            key = Key.parse(text)
+            spec = slots.get(key.chain, {}).get(key.slot)
+            if spec is None:
+                missing.append(str(key))
+                continue
+            spec.setdefault("params", {})[key.param] = value
+            applied.append(str(key))
+        return applied, missing
 
     def resolve(self, rel: str) -> Path:
         """A path from the session file, relative to the file's folder."""

@@ -34,3 +34,16 @@ def check_slot_specs(slots: Any, where: str) -> None:
         for key in ("label", "sidechain"):
             if key in spec:
                 expect(spec[key], str, f"{at}.{key}")
+
+
+def slot_labels(slots: list[dict[str, Any]]) -> list[str]:
+    """Each slot table's label: its ``label``, else its plugin's name made unique (``eq``, ``eq2``)."""
+    labels: list[str] = []
+    for spec in slots:
+        label = spec.get("label")
+        if not label:
+            label, n = spec["plugin"], 2
+            while label in labels:
+                label, n = f"{spec['plugin']}{n}", n + 1
+        labels.append(label)
+    return labels
