@@ -127,18 +127,16 @@ User = Annotated[str, Depends(current_user)]
 
 
 # -- the app ---------------------------------------------------------------------------
-def create_app(media_root: str | Path, services: Any | None = None, secret: str | None = None) -> FastAPI:
-    """Build the API over ``media_root``; ``services`` does the work (bridge.pipeline by default).
+def create_app(services: Any, secret: str | None = None) -> FastAPI:
+    """Build the API; ``services`` does the work (the application's ``app.song.Services``).
+
+    The transport knows only the methods it calls (voice, mixing, complete, feedback,
+    ...), so bridge/ never imports the application above it.
 
     Examples
     --------
-    >>> app = create_app("/srv/media")   # doctest: +SKIP
+    >>> app = create_app(Services("/srv/media", memory=MemoryService()))   # doctest: +SKIP
     """
-    if services is None:
-        from bridge.pipeline import Services
-        from memory.service import MemoryService
-
-        services = Services(media_root, memory=MemoryService())
     app = FastAPI(title="mixbridge", version="0.1.0",
                   description="Voice enhancement, intelligent mixing and mastering, with memory.")
     jobs: dict[str, Job] = {}

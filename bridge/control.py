@@ -23,14 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from core.chain import BYPASS, MIX, Chain
+from core.chain import BYPASS, MIX, Chain, Change
 from core.errors import BridgeError, ParameterError
 from core.hookspecs import RATINGS
+from core.keys import Key, Settings, check
 from core.params import Param
 
 log = logging.getLogger(__name__)
 PREFIX = "/mixbridge"
-Change = tuple[np.ndarray, int, float]
 Listener = Callable[[list[tuple[str, float]], str], None]
 _PRESET_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
@@ -224,12 +224,25 @@ class Controller:
         return {"load": 0.0, "xruns": 0, "total_latency_ms": 1000.0 * lat / sr if sr else 0.0}
 
     # -- presets --------------------------------------------------------------------
-    def snapshot(self) -> dict[str, dict[str, dict[str, Any]]]:
-        """``{chain: {slot label: {"bypass", "mix", "params": {...}}}}`` of the targets now."""
-        return {
-            cname: {s.label: {"bypass": int(s.bypass), "mix": s.mix, "params": s.processor.values()} for s in chain}
-            for cname, chain in self.chains.items()
-        }
+    def snapshot(self) -> Settings:
+        """Every slot's ``bypass``, ``mix`` and parameter targets now, as :data:`core.keys.Settings`.
+
+        Bypass and mix are keys like any parameter (they are OSC addresses too),
+        so a preset or a stored rating round-trips through one flat mapping.
+        """
+        out: Settings = {}
+        for cname, chain in self.chains.items():
+            for s in chain:
+                out[f"{cname}/{s.label}/bypass"] = int(s.bypass)
+                out[f"{cname}/{s.label}/mix"] = s.mix
+                out |= {f"{cname}/{s.label}/{k}": v for k, v in s.processor.values().items()}
+        return out
+
+    def heard(self) -> Settings:
+        """The parameters of every slot not bypassed: what a listener hears (bypass/mix left out)."""
+        snap = self.snapshot()
+        return {k: v for k, v in snap.items()
+                if k.rsplit("/", 1)[1] not in ("bypass", "mix") and not snap[k.rsplit("/", 1)[0] + "/bypass"]}
 
     def _preset_path(self, name: str, must_exist: bool) -> Path:
         if not _PRESET_NAME.match(name):
@@ -266,19 +279,18 @@ class Controller:
             data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
         except (OSError, ValueError) as e:
             raise BridgeError(f"preset {path}: cannot read it: {e}") from None
+        try:
+            settings = check(data, f"preset {name!r}")
+        except ParameterError as e:
+            raise BridgeError(str(e)) from None
         requests: list[tuple[str, list[Any]]] = []
-        for cname, slots in data.items():
-            if cname not in self.chains:
+        for text, value in settings.items():
+            key = Key.parse(text)
+            if key.chain not in self.chains:
                 continue  # presets may cover chains this session does not run
-            for label, spec in slots.items():
-                base = f"{PREFIX}/{cname}/{label}"
-                for key in ("bypass", "mix"):
-                    if key in spec:
-                        requests.append((f"{base}/{key}", [spec[key]]))
-                for pname, value in spec.get("params", {}).items():
-                    if isinstance(value, str):  # a choice by name
-                        value = self.resolve(f"{base}/{pname}").param.validate(value)
-                    requests.append((f"{base}/{pname}", [value]))
+            if isinstance(value, str):  # a choice by name
+                value = self.resolve(key.address).param.validate(value)
+            requests.append((key.address, [value]))
         try:
             changes = self.changes(requests)
         except ParameterError as e:
@@ -297,7 +309,7 @@ class Controller:
             if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or not 1 <= v <= 5:
                 raise ParameterError(f"rate: {key} must be a number from 1 to 5, got {v!r}")
             ratings[key] = float(v)
-        ratings["config"] = self.snapshot()
+        ratings["config"] = self.heard()
         ratings["time"] = time.time()
         self.on_rate(ratings)
         return ratings

@@ -7,7 +7,7 @@ targets the audio thread glides toward, so toggles are click-free.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import numpy as np
 from numba import njit
@@ -16,6 +16,9 @@ from core.errors import ParameterError, RealtimeError
 from core.processor import Processor
 
 CROSSFADE_MS = 10.0
+
+Change = tuple[np.ndarray, int, float]
+"""One parameter change for the audio thread: (target array, index, new value)."""
 
 # ctrl layout per slot: [bypass target 0/1, mix target 0..1, current wet gain, glide coef]
 BYPASS, MIX, WET, COEF = 0, 1, 2, 3
@@ -64,6 +67,12 @@ def push_kernel(audio: np.ndarray, ring: np.ndarray, pos: np.ndarray) -> None:
         if p == delay:
             p = 0
     pos[0] = p
+
+
+def blocks(total: int, size: int) -> Iterator[tuple[int, int]]:
+    """``(start, frames)`` of consecutive blocks of ``size`` covering ``total`` frames."""
+    for start in range(0, total, size):
+        yield start, min(size, total - start)
 
 
 class Slot:
@@ -277,6 +286,46 @@ class Chain:
         else:
             for s in self._slots:
                 s.process(audio, None)
+
+    def process_offline(
+        self,
+        audio: np.ndarray,
+        sample_rate: float,
+        block: int,
+        sidechains: Mapping[str, np.ndarray] | None = None,
+        on_progress: Callable[[float], None] | None = None,
+    ) -> np.ndarray:
+        """Prepare the chain and run it over a whole ``audio`` (float32, (channels, frames)) in place.
+
+        The one offline block loop: every offline path (render, mix planner,
+        mastering) runs through it. Slots run one after the other over the whole
+        track, each block by block with the block sizes the live engine would use;
+        for causal processors that is sample-for-sample what a block-major loop
+        gives. Whole-track stages (``Processor.whole_track``: the vocoder, pitch
+        correction) get the whole track in one call. ``sidechains`` are whole,
+        already-processed tracks by name. ``on_progress`` is told the share done.
+
+        Examples
+        --------
+        >>> chain.process_offline(x, 48000, 512)   # doctest: +SKIP
+        """
+        self.prepare(sample_rate, block, audio.shape[0])
+        frames = audio.shape[1]
+        slots = self._slots
+        for k, s in enumerate(slots):
+            side = sidechains.get(s.sidechain) if (sidechains and s.sidechain) else None
+            if s.processor.whole_track:
+                if not s.bypass:
+                    dry = audio.copy() if s.mix < 1.0 else None
+                    s.processor.process(audio)
+                    if dry is not None:
+                        audio[...] = dry + np.float32(s.mix) * (audio - dry)
+            else:
+                for start, n in blocks(frames, block):
+                    s.process(audio[:, start : start + n], None if side is None else side[:, start : start + n])
+            if on_progress is not None:
+                on_progress((k + 1) / len(slots))
+        return audio
 
     def describe(self) -> dict[str, object]:
         return {

@@ -27,7 +27,7 @@ class UnknownProcessorError(MixbridgeError, KeyError):
         return str(self.args[0])
 
 
-class UnknownGenreError(MixbridgeError, ValueError):
+class UnknownGenreError(ParameterError):
     """A genre that is neither a registered name nor an alias (see core.genres)."""
 
 

@@ -31,7 +31,7 @@ GENRES: dict[str, Genre] = {
     g.name: g
     for g in (
         Genre("pop", ("pop music", "synthpop"), "vocal-forward, bright, controlled"),
-        Genre("rock", ("indie", "metal", "punk", "hard rock", "alternative", "grunge"), "guitars and drums, dense mids"),
+        Genre("rock", ("indie", "metal", "punk", "hard rock", "alternative", "grunge"), "guitars and drums"),
         Genre("hip-hop", ("hiphop", "hip hop", "rap", "trap"), "sub-heavy beat, dry upfront vocal"),
         Genre("electronic", ("edm", "house", "techno", "dance", "electro", "trance"), "synths and programmed drums"),
         Genre("jazz", ("swing", "blues", "bebop"), "acoustic band, natural dynamics"),

@@ -67,6 +67,26 @@ def mixbridge_recommend(genre: str, user: str | None, audio: str | None) -> dict
     """Recommend mixing settings ({"config": {plugin: {param: value}}, ...}) or None to pass."""
 
 
+SERVICES = {
+    "analysis": "spectral_features(audio, sr), masking(vocals, music, sr), band energies (plugins.analysis)",
+    "reference": "analyse(audio, sr), match(...): reference-track matching (plugins.reference)",
+    "genre": "classify(audio, sr) -> (genre, confidence), synth_clip(...) (plugins.genre)",
+    "voice": "enhance_voice(audio, sr, ...) -> (audio, report): the voice stage (plugins.voice)",
+    "metrics": "calculate_all_metrics(reference, processed, sr), dnsmos, pesq, stoi (plugins.metrics)",
+    "vocoder": "find_vocos_weights(), random_vocos_dir(), VOCOS_ENV: neural vocoder loading (plugins.vocoder)",
+}
+"""The services the application asks the host for by name, and what each provides."""
+
+
+@hookspec(firstresult=True)
+def mixbridge_service(name: str) -> Any:
+    """Return the object that provides the service ``name`` (see :data:`SERVICES`), or None.
+
+    The application reaches plugin code only through the host: ``host.service("voice")``.
+    A plugin replaces a built-in service by answering first (``tryfirst=True``).
+    """
+
+
 RATINGS = ("overall", "vocals_clarity", "music_balance", "stereo_width", "eq_quality", "reverb_quality")
 """The rating fields (each 1-5) of ``mixbridge rate``, ``/mixbridge/rate`` and the HTTP feedback."""
 
@@ -76,3 +96,13 @@ def mixbridge_live_rated(
     config: dict[str, Any], ratings: dict[str, float], genre: str | None
 ) -> dict[str, Any] | None:
     """Store ratings (1-5) of a configuration heard live ({slot: {param: value}}); return what was stored."""
+
+
+@hookspec
+def mixbridge_commands(sub: Any, bench: Any) -> None:
+    """Add ``mixbridge`` subcommands: ``sub`` is the top-level argparse subparsers, ``bench``
+    the subparsers of ``mixbridge bench`` (as datasette's ``register_commands``).
+
+    Each handler is ``func(args) -> int`` set with ``set_defaults(func=...)`` and
+    imports what it needs when it runs, so ``--help`` and other commands stay fast.
+    """

@@ -202,6 +202,20 @@ class PluginHost:
                 raise SessionError(f"{at}: {e}") from e
         return chain
 
+    def service(self, name: str) -> Any:
+        """The object a plugin provides for service ``name`` (core.hookspecs.SERVICES).
+
+        Examples
+        --------
+        >>> host.service("analysis").spectral_features(audio, 48000)   # doctest: +SKIP
+        """
+        found = self.pm.hook.mixbridge_service(name=name)
+        if found is None:
+            known = ", ".join(hookspecs.SERVICES)
+            raise PluginLoadError(name, f"no loaded plugin provides the {name!r} service (services: {known}); "
+                                        "check plugins.toml's modules")
+        return found
+
     def chain(self, name: str) -> Chain:
         """The named chain (preset) from plugins.toml."""
         if name not in self.config.chains:

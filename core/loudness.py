@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numba import njit
 
+from core.chain import Chain
 from core.errors import AudioFileError
 
 if TYPE_CHECKING:
@@ -330,8 +331,7 @@ def _run_limiter(audio: np.ndarray, gain: float, sr: float, host: PluginHost, ce
         buf = np.empty((channels, frames + delay), dtype=np.float32)
     np.multiply(audio, np.float32(gain), out=buf[:, :frames])
     buf[:, frames:] = 0.0
-    for start in range(0, buf.shape[1], block):
-        lim.process(buf[:, start : start + block])
+    Chain([lim], name="loudness").process_offline(buf, sr, block)
     return buf[:, delay:]
 
 

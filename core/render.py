@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -86,41 +86,6 @@ def track_order(chains: dict[str, Chain]) -> list[str]:
     return order
 
 
-def run_whole_track_stages(chain: Chain, audio: np.ndarray, block: int) -> tuple[Chain, list[str]]:
-    """Run a prepared chain up to its last whole-track stage over all of ``audio`` in place.
-
-    Whole-track stages (the vocoder, pitch correction) get the whole track in one
-    call; the block-based slots before them run block by block. Returns the rest
-    of the chain, for the block loop, and the labels of the stages run here.
-    """
-    slots = list(chain)
-    last = max((i for i, s in enumerate(slots) if s.processor.whole_track), default=-1)
-    if last < 0:
-        return chain, []
-    early = [s.label for s in slots[:last] if s.sidechain]
-    if early:
-        raise SessionError(f"chain {chain.name!r}: sidechain slot(s) {early} cannot come before a whole-track stage")
-    for s in slots[: last + 1]:
-        if s.processor.whole_track:
-            if s.bypass:
-                continue
-            dry = audio.copy()
-            s.processor.process(audio)
-            if s.mix < 1.0:
-                audio[...] = dry + s.mix * (audio - dry)
-        else:
-            for start, n in _blocks(audio.shape[1], block):
-                s.process(audio[:, start : start + n], None)
-    rest = Chain(slots[last + 1 :], name=chain.name)
-    rest.prepare(chain.sample_rate, chain.max_block, chain.channels)
-    return rest, [s.label for s in slots[: last + 1] if not s.bypass]
-
-
-def _blocks(total: int, size: int) -> Iterator[tuple[int, int]]:
-    for start in range(0, total, size):
-        yield start, min(size, total - start)
-
-
 def _pan_gains(pan: float, channels: int, gain_db: float) -> tuple[float, float]:
     """Constant-power pan for mono, balance for stereo; unity at centre."""
     g = 10.0 ** (gain_db / 20.0)
@@ -130,7 +95,7 @@ def _pan_gains(pan: float, channels: int, gain_db: float) -> tuple[float, float]
     return g * min(1.0, math.sqrt(2.0) * math.cos(theta)), g * min(1.0, math.sqrt(2.0) * math.sin(theta))
 
 
-def _progress(enabled: bool, total: int) -> Any:
+def _progress(enabled: bool) -> Any:
     if not enabled:
         return nullcontext(None)
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -150,6 +115,9 @@ def render(
 ) -> RenderResult:
     """Render ``session`` to a mastered stereo mix; write WAV and JSON when ``output`` is given.
 
+    The stages, each a function below: :func:`load_sources`, :func:`run_tracks`,
+    :func:`run_master`, :func:`master_loudness`; their timings go in the report.
+
     Examples
     --------
     >>> result = render(Session.load("demo/session.toml"), PluginHost.from_toml())  # doctest: +SKIP
@@ -157,120 +125,130 @@ def render(
     -14.0
     """
     t_start = time.perf_counter()
-    sr = session.sample_rate
     bs = int(block_size or session.block_size)
     if bs < 1:
         raise SessionError(f"block_size = {bs}: must be >= 1")
-    warnings: list[str] = []
-    stages: list[dict[str, Any]] = []
-
+    job = _Job(session, bs)
     t0 = time.perf_counter()
     chains, master = build_chains(session, host)
-    order = track_order(chains)
     for ch in [*chains.values(), master]:
         offline = [s.label for s in ch if not s.processor.realtime]
         if offline:
-            warnings.append(f"chain {ch.name!r}: offline-only processors {offline} (cannot run live)")
+            job.warnings.append(f"chain {ch.name!r}: offline-only processors {offline} (cannot run live)")
+    sources = load_sources(session)
+    job.stages.append({"stage": "load", "seconds": time.perf_counter() - t0})
+    latency = {name: ch.latency for name, ch in chains.items()}
+    n_out = max(a.shape[1] for a in sources.values()) + int(round(session.tail_s * session.sample_rate))
+    with _progress(progress) as bar:
+        task = bar.add_task(session.name, total=len(chains) + 1) if bar else None
+
+        def advance(done: float) -> None:
+            if bar:
+                bar.update(task, completed=done)
+
+        outs = run_tracks(job, chains, sources, n_out + max(latency.values()), advance)
+        bus = _sum_to_bus(session, outs, latency, n_out, master.latency)
+        mix = run_master(job, master, bus, lambda share: advance(len(chains) + share))
+    mix, before, after = master_loudness(job, mix, host)
+    elapsed = time.perf_counter() - t_start
+    report: dict[str, Any] = {
+        "session": session.name,
+        "sample_rate": session.sample_rate,
+        "block_size": bs,
+        "duration_s": mix.shape[1] / session.sample_rate,
+        "render_seconds": elapsed,
+        "realtime_factor": (mix.shape[1] / session.sample_rate) / elapsed if elapsed > 0 else None,
+        "latency_samples": {**latency, "master": master.latency},
+        "stages": job.stages,
+        "loudness": {"before": before, "after": after},
+        "warnings": job.warnings,
+    }
+    result = RenderResult(mix, session.sample_rate, report)
+    if output is not None:
+        write_outputs(result, output, session.bit_depth)
+    return result
+
+
+@dataclass
+class _Job:
+    """What the stages of one render share: the session, block size, stage timings, warnings."""
+
+    session: Session
+    block: int
+    stages: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def load_sources(session: Session) -> dict[str, np.ndarray]:
+    """Every track's source at the session's rate, mono or stereo; errors name the track."""
     sources: dict[str, np.ndarray] = {}
     for i, t in enumerate(session.tracks):
         try:
-            sources[t.name], _ = audio_io.read(session.resolve(t.source), sample_rate=sr)
+            sources[t.name], _ = audio_io.read(session.resolve(t.source), sample_rate=session.sample_rate)
         except MixbridgeError as e:
             raise type(e)(f"tracks[{i}] ({t.name}).source: {e}") from None
         if sources[t.name].shape[0] > 2:
             n_ch = sources[t.name].shape[0]
             raise SessionError(f"tracks[{i}] ({t.name}).source: {n_ch} channels; use mono or stereo")
-    stages.append({"stage": "load", "seconds": time.perf_counter() - t0})
+    return sources
 
-    n_in = max(a.shape[1] for a in sources.values())
-    n_out = n_in + int(round(session.tail_s * sr))
-    latency = {name: ch.latency for name, ch in chains.items()}
-    lat_max = max(latency.values())
-    n_track = n_out + lat_max
+
+def run_tracks(job: _Job, chains: dict[str, Chain], sources: dict[str, np.ndarray], frames: int,
+               advance: Callable[[float], None]) -> dict[str, np.ndarray]:
+    """Each track through its chain, sidechain sources first; the tracks padded to ``frames``."""
     outs: dict[str, np.ndarray] = {}
-    for name in list(sources):
-        outs[name] = _padded(sources.pop(name), n_track)  # one copy of each song at a time
-        chains[name].prepare(sr, bs, outs[name].shape[0])
+    for k, name in enumerate(track_order(chains)):
         t0 = time.perf_counter()
-        chains[name], whole = run_whole_track_stages(chains[name], outs[name], bs)
-        if whole:
-            stages.append({"stage": f"track:{name}:whole-track", "processors": whole,
-                           "seconds": time.perf_counter() - t0})
-    master_lat = master.latency
-    master.prepare(sr, bs, 2)
-
-    n_blocks = math.ceil(n_track / bs) + math.ceil((n_out + master_lat) / bs)
-    with _progress(progress, n_blocks) as bar:
-        task = bar.add_task(session.name, total=n_blocks) if bar else None
-        seconds = dict.fromkeys(order, 0.0)
-        for start, n in _blocks(n_track, bs):
-            for name in order:
-                t1 = time.perf_counter()
-                chains[name].process(outs[name][:, start : start + n],
-                                     {s: outs[s][:, start : start + n] for s in chains[name].sidechain_inputs})
-                seconds[name] += time.perf_counter() - t1
-            if bar:
-                bar.advance(task)
-        for name in order:
-            if not np.isfinite(outs[name]).all():
-                raise MixbridgeError(f"track {name!r}: chain produced non-finite samples")
-            stages.append({
-                "stage": f"track:{name}",
-                "processors": [s.label for s in chains[name] if not s.bypass],
-                "latency_samples": latency[name],
-                "seconds": seconds[name],
-            })
-
-        t1 = time.perf_counter()
-        bus = _sum_to_bus(session, outs, latency, n_out, master_lat)
-        for start, n in _blocks(bus.shape[1], bs):
-            master.process(bus[:, start : start + n])
-            if bar:
-                bar.advance(task)
-        mix = np.ascontiguousarray(bus[:, master_lat:])
-        if not np.isfinite(mix).all():
-            raise MixbridgeError("master chain produced non-finite samples")
-        stages.append({
-            "stage": "master",
-            "processors": [s.label for s in master if not s.bypass],
-            "latency_samples": master_lat,
-            "seconds": time.perf_counter() - t1,
+        outs[name] = _padded(sources.pop(name), frames)  # one copy of each song at a time
+        chains[name].process_offline(outs[name], job.session.sample_rate, job.block,
+                                     {s: outs[s] for s in chains[name].sidechain_inputs},
+                                     lambda share, k=k: advance(k + share))  # type: ignore[misc]
+        if not np.isfinite(outs[name]).all():
+            raise MixbridgeError(f"track {name!r}: chain produced non-finite samples")
+        job.stages.append({
+            "stage": f"track:{name}",
+            "processors": [s.label for s in chains[name] if not s.bypass],
+            "latency_samples": chains[name].latency,
+            "seconds": time.perf_counter() - t0,
         })
+    return outs
 
-    t1 = time.perf_counter()
-    loud = session.master.loudness
-    long_enough = mix.shape[1] >= 0.4 * sr  # BS.1770 needs one 400 ms gating block
-    if loud.enabled and long_enough:
+
+def run_master(job: _Job, master: Chain, bus: np.ndarray, advance: Callable[[float], None]) -> np.ndarray:
+    """The stereo bus through the master chain, its latency removed."""
+    t0 = time.perf_counter()
+    master.process_offline(bus, job.session.sample_rate, job.block, on_progress=advance)
+    mix = np.ascontiguousarray(bus[:, master.latency :])
+    if not np.isfinite(mix).all():
+        raise MixbridgeError("master chain produced non-finite samples")
+    job.stages.append({
+        "stage": "master",
+        "processors": [s.label for s in master if not s.bypass],
+        "latency_samples": master.latency,
+        "seconds": time.perf_counter() - t0,
+    })
+    return mix
+
+
+def master_loudness(job: _Job, mix: np.ndarray, host: PluginHost) -> tuple[np.ndarray, dict[str, Any], dict[str, Any]]:
+    """The loudness stage (target, true-peak ceiling); returns the mix and its levels before and after."""
+    t0 = time.perf_counter()
+    sr = job.session.sample_rate
+    loud = job.session.master.loudness
+    if loud.enabled and mix.shape[1] >= 0.4 * sr:  # BS.1770 needs one 400 ms gating block
         premaster = mix
         mix, mastering = loudness.master(mix, sr, host, target_lufs=loud.target_lufs, ceiling_dbtp=loud.ceiling_dbtp)
         before = _levels(mastering["lufs_before"], mastering["lra_before"], mastering["true_peak_before"], premaster)
         after = _levels(mastering["lufs_after"], mastering["lra_after"], mastering["true_peak_after"], mix)
-        warnings.extend(mastering.pop("warnings"))
-        stages.append({"stage": "loudness", "seconds": time.perf_counter() - t1, **mastering})
-    else:
-        if loud.enabled:
-            warnings.append("loudness stage skipped: the mix is shorter than one 400 ms gating block")
-        before = after = measure(mix, sr)
-        if before["true_peak_dbtp"] is not None and before["true_peak_dbtp"] > 0:
-            warnings.append(f"the mix peaks at {before['true_peak_dbtp']:+.1f} dBTP (loudness stage off)")
-
-    elapsed = time.perf_counter() - t_start
-    report: dict[str, Any] = {
-        "session": session.name,
-        "sample_rate": sr,
-        "block_size": bs,
-        "duration_s": mix.shape[1] / sr,
-        "render_seconds": elapsed,
-        "realtime_factor": (mix.shape[1] / sr) / elapsed if elapsed > 0 else None,
-        "latency_samples": {**latency, "master": master_lat},
-        "stages": stages,
-        "loudness": {"before": before, "after": after},
-        "warnings": warnings,
-    }
-    result = RenderResult(mix, sr, report)
-    if output is not None:
-        write_outputs(result, output, session.bit_depth)
-    return result
+        job.warnings.extend(mastering.pop("warnings"))
+        job.stages.append({"stage": "loudness", "seconds": time.perf_counter() - t0, **mastering})
+        return mix, before, after
+    if loud.enabled:
+        job.warnings.append("loudness stage skipped: the mix is shorter than one 400 ms gating block")
+    before = measure(mix, sr)
+    if before["true_peak_dbtp"] is not None and before["true_peak_dbtp"] > 0:
+        job.warnings.append(f"the mix peaks at {before['true_peak_dbtp']:+.1f} dBTP (loudness stage off)")
+    return mix, before, before
 
 
 def _padded(src: np.ndarray, frames: int) -> np.ndarray:

@@ -47,7 +47,6 @@ class EnhancementSettings:
     enable_quality_tracking: bool = True
     enable_caching: bool = True
     cache_ttl_seconds: int = 3600
-    parallel_processing: bool = False
     fallback_on_error: bool = True
     log_level: str = "INFO"
 

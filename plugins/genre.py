@@ -16,6 +16,7 @@ synthetic genres, nothing more.
 from __future__ import annotations
 
 import json
+import sys
 import tomllib
 from functools import cache
 from pathlib import Path
@@ -368,3 +369,9 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@hookimpl
+def mixbridge_service(name: str) -> object:
+    """This module is the 'genre' service."""
+    return sys.modules[__name__] if name == "genre" else None

@@ -18,6 +18,7 @@ import functools
 import logging
 import math
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -427,3 +428,9 @@ class VocoderEnhance(Processor):
 @hookimpl
 def mixbridge_processors() -> list[type[Processor]]:
     return [VocoderEnhance]
+
+
+@hookimpl
+def mixbridge_service(name: str) -> object:
+    """This module is the 'vocoder' service."""
+    return sys.modules[__name__] if name == "vocoder" else None

@@ -7,6 +7,7 @@ session's chain can name.
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -193,3 +194,9 @@ class PitchCorrect(Processor):
 @hookimpl
 def mixbridge_processors() -> list[type[Processor]]:
     return [Prosody, PitchCorrect]
+
+
+@hookimpl
+def mixbridge_service(name: str) -> object:
+    """This module is the 'voice' service."""
+    return sys.modules[__name__] if name == "voice" else None

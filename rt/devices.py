@@ -22,6 +22,16 @@ def portaudio() -> Any:
     return sounddevice
 
 
+def portaudio_c() -> tuple[Any, Any]:
+    """sounddevice's CFFI handle and PortAudio library: the one place its private names are used.
+
+    The fused engine opens its stream with ``Pa_OpenStream`` on these, so that
+    PortAudio calls a compiled callback with no Python in between.
+    """
+    sd = portaudio()
+    return sd._ffi, sd._lib
+
+
 def refresh() -> None:
     """Re-enumerate devices (PortAudio lists JACK only if jackd ran when it initialised)."""
     import sys

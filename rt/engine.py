@@ -20,13 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from core.chain import Chain
+from core.chain import Chain, Change
 from core.errors import RealtimeError
 from rt import fuse
-from rt.devices import find_device, portaudio
+from rt.devices import find_device, portaudio_c
 
 PA_FLOAT32 = 0x00000001
-Change = tuple[np.ndarray, int, float]
 
 
 class Engine:
@@ -68,8 +67,7 @@ class Engine:
 
     def start(self) -> None:
         """Open the duplex stream with the compiled callback and start it."""
-        sd = portaudio()
-        ffi, lib = sd._ffi, sd._lib
+        ffi, lib = portaudio_c()
         fused = self.fused or self.build()
         din = find_device(self.input_spec, "input", self.host_api)
         dout = find_device(self.output_spec, "output", self.host_api)
@@ -100,25 +98,10 @@ class Engine:
         """Stop and close the stream (the chain and its state stay)."""
         if self._stream is None:
             return
-        lib = portaudio()._lib
+        _, lib = portaudio_c()
         lib.Pa_StopStream(self._stream)
         lib.Pa_CloseStream(self._stream)
         self._stream = None
-
-    def rebuild(self, chain: Chain) -> None:
-        """Swap in a chain of another structure: compiled first, then the stream restarts on it."""
-        chain.check_realtime()
-        running = self._stream is not None
-        old = self.chain
-        self.chain = chain
-        try:
-            self.build()
-        except Exception:
-            self.chain = old
-            raise
-        if running:
-            self.stop()
-            self.start()
 
     @property
     def running(self) -> bool:
@@ -133,8 +116,8 @@ class Engine:
 
     def _check(self, err: int, what: str) -> None:
         if err < 0:
-            sd = portaudio()
-            text = sd._ffi.string(sd._lib.Pa_GetErrorText(err)).decode()
+            ffi, lib = portaudio_c()
+            text = ffi.string(lib.Pa_GetErrorText(err)).decode()
             raise RealtimeError(f"cannot {what}: {text} (PortAudio error {err})")
 
     # -- control ----------------------------------------------------------------------

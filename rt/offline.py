@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.chain import Chain
+from core.chain import Chain, blocks
 from rt.fuse import FusedChain
 
 
@@ -26,7 +26,6 @@ def run_offline(chain: Chain, audio: np.ndarray, sample_rate: int, blocksize: in
         fused = FusedChain(chain, channels, channels)
     inter = np.ascontiguousarray(audio.T, dtype=np.float32)
     out = np.zeros_like(inter)
-    for start in range(0, frames, blocksize):
-        stop = min(frames, start + blocksize)
-        fused.call(inter[start:stop], out[start:stop])
+    for start, n in blocks(frames, blocksize):
+        fused.call(inter[start : start + n], out[start : start + n])
     return np.ascontiguousarray(out.T)

@@ -19,7 +19,7 @@ def test_every_hook_is_documented() -> None:
 
 
 def test_every_command_is_documented() -> None:
-    from bridge.cli import build_parser
+    from app.cli import build_parser
 
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal
 
-from core.errors import ParameterError
+from core.errors import ParameterError, UnknownGenreError
+from core.genres import resolve
 from plugins.generators.music_theory import Key, midi_to_hz, parse_key
 
 PEAK = 10 ** (-6 / 20)  # output peak, -6 dBFS: headroom for the mix and master stages
@@ -74,7 +75,7 @@ STYLES: dict[str, Style] = {
         (0, 3, 4, 3),
         (0, 5, 6, 0),
     ),
-    "hiphop": Style(
+    "hip-hop": Style(
         "x.........x.....",
         "....x.......x...",
         "x.x.x.x.x.x.x.x.",
@@ -130,7 +131,7 @@ STYLES: dict[str, Style] = {
         arp="0.2.1.2.0.2.1.2.",
         dominant=True,
     ),
-    "rnb": Style(
+    "r&b": Style(
         "x......x..x.....",
         "....x.......x...",
         "xxxxxxxxxxxxxxxx",
@@ -170,28 +171,6 @@ STYLES: dict[str, Style] = {
         (0, 5, 6, 4),
     ),
 }
-GENRE_ALIASES = {
-    "hip-hop": "hiphop",
-    "hip hop": "hiphop",
-    "rap": "hiphop",
-    "trap": "hiphop",
-    "r&b": "rnb",
-    "r and b": "rnb",
-    "rhythm and blues": "rnb",
-    "soul": "rnb",
-    "edm": "electronic",
-    "house": "electronic",
-    "techno": "electronic",
-    "dance": "electronic",
-    "folk": "acoustic",
-    "singer-songwriter": "acoustic",
-    "orchestral": "classical",
-    "swing": "jazz",
-    "blues": "jazz",
-    "indie": "rock",
-    "metal": "rock",
-    "punk": "rock",
-}
 # Constant-power pan positions, -1 left .. 1 right.
 PAN = {"kick": 0.0, "snare": 0.08, "hat": 0.35, "ride": -0.35, "bass": 0.0, "arp": 0.3}
 LEVEL = {
@@ -206,19 +185,16 @@ LEVEL = {
 
 
 def style_for(genre: str) -> tuple[str, Style]:
-    """The canonical genre name and its :class:`Style`; ParameterError for an unknown genre.
+    """The canonical genre name (core.genres) and its :class:`Style`.
 
     Examples
     --------
-    >>> style_for("Hip-Hop")[0]
-    'hiphop'
+    >>> style_for("Hip Hop")[0]
+    'hip-hop'
     """
-    g = " ".join(str(genre).lower().replace("_", " ").split())
-    g = GENRE_ALIASES.get(g, g)
+    g = resolve(genre)
     if g not in STYLES:
-        raise ParameterError(
-            f"genre {genre!r}: unknown; known genres: {', '.join(STYLES)} (aliases: {', '.join(GENRE_ALIASES)})"
-        )
+        raise UnknownGenreError(f"genre {g!r} has no instrumental style (styles: {', '.join(STYLES)})")
     return g, STYLES[g]
 
 
@@ -518,8 +494,8 @@ def generate(
     Parameters
     ----------
     genre : str
-        One of :data:`STYLES` (pop, rock, hiphop, electronic, jazz, classical, rnb,
-        country, acoustic) or an alias from :data:`GENRE_ALIASES` (``"hip-hop"``, ``"r&b"``).
+        One of :data:`STYLES` (pop, rock, hip-hop, electronic, jazz, classical, r&b,
+        country, acoustic) or any alias core.genres knows (``"rap"``, ``"soul"``).
     key : str or Key
         E.g. ``"A minor"``; see :func:`~plugins.generators.music_theory.parse_key`.
     bpm : float

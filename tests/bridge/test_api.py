@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from bridge.api import create_app
 from bridge.auth import issue_token
-from bridge.pipeline import Services
+from app.song import Services
 from core.settings import EnhancementSettings
 from memory.service import MemoryService
 
@@ -44,7 +44,7 @@ def media(tmp_path: Path) -> Path:
 def api(media: Path, db: dict, tmp_path: Path) -> tuple[TestClient, MemoryService]:  # type: ignore[type-arg]
     settings = EnhancementSettings(enable_neural_vocoder=False)
     memory = MemoryService(url=db["url"], schema=db["schema"], chroma_path=tmp_path / "chroma", settings=settings)
-    app = create_app(media, Services(media, memory=memory, settings=settings), secret=KEY)
+    app = create_app(Services(media, memory=memory, settings=settings), secret=KEY)
     return TestClient(app, raise_server_exceptions=False), memory
 
 
@@ -139,7 +139,7 @@ def test_schema_fuzzing_finds_no_500(media: Path, tmp_path: Path) -> None:
     from hypothesis import HealthCheck, given, settings
 
     memory = MemoryService(url=f"sqlite:///{tmp_path / 'f.db'}", chroma_path=tmp_path / "chroma")
-    app = create_app(media, Services(media, memory=memory), secret=KEY)
+    app = create_app(Services(media, memory=memory), secret=KEY)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     headers = auth("alice")
     failures = []

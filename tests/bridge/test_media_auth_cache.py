@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from bridge.auth import AuthError, issue_token, verify_token
-from bridge.enhanced_cache import EnhancedAudioCache, cache_key
+from app.enhanced_cache import EnhancedAudioCache, cache_key
 from bridge.media import PathRefused, resolve_media
 
 KEY = "k" * 32

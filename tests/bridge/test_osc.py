@@ -205,7 +205,7 @@ def test_presets_roundtrip_and_rate(ctl: Controller, client: Client, tmp_path: P
     assert client.ask("/mixbridge/rate", 4, 5.0, 3) == ("/mixbridge/ok", ["/mixbridge/rate"])
     assert {k: got[0][k] for k in ("overall", "vocals_clarity", "music_balance")} == {
         "overall": 4.0, "vocals_clarity": 5.0, "music_balance": 3.0}
-    assert got[0]["config"]["trim"]["gain"]["params"]["gain_db"] == -6.0
+    assert got[0]["config"]["trim/gain/gain_db"] == -6.0
 
 
 def test_feedback_is_deduplicated_rate_limited_bundled(ctl: Controller, server: OSCServer, client: Client) -> None:
@@ -334,7 +334,7 @@ def test_mixbridge_osc_command_serves(tmp_path: Path) -> None:
     probe.bind(("127.0.0.1", 0))
     port = probe.getsockname()[1]
     probe.close()
-    proc = subprocess.Popen([sys.executable, "-m", "bridge.cli", "osc", "--chain", "trim", "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "osc", "--chain", "trim", "--port", str(port),
                              "--presets", str(tmp_path)], stdout=subprocess.PIPE, text=True)
     try:
         assert "OSC on udp://127.0.0.1:" in proc.stdout.readline()  # type: ignore[union-attr]
@@ -381,7 +381,7 @@ def test_unsubscribe_stops_feedback(ctl: Controller, server: OSCServer, client: 
 @pytest.fixture
 def rated(host: PluginHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Client, str]]:
     """An OSC server whose /mixbridge/rate goes to a memory service on a fresh SQLite file."""
-    from bridge.control_cli import rating_store
+    from app.control_cli import rating_store
 
     url = f"sqlite:///{tmp_path / 'memory.db'}"
     monkeypatch.setenv("MIXBRIDGE_DATABASE_URL", url)
@@ -427,4 +427,4 @@ def test_rate_without_memory_learning_goes_to_a_file(rated: tuple[Client, str], 
     (line,) = (tmp_path / "ratings.jsonl").read_text().splitlines()
     got = json.loads(line)
     assert (got["overall"], got["vocals_clarity"]) == (5.0, 4.0)
-    assert got["config"]["vocal"]["compressor"]["params"]["ratio"] == 3.0
+    assert got["config"]["vocal/compressor/ratio"] == 3.0

@@ -19,8 +19,8 @@ EQ = "/mixbridge/vocal/eq"
 def test_toml_preset_with_choice_names_and_a_bad_preset_changes_nothing(host: PluginHost, tmp_path: Path) -> None:
     ctl = Controller({"vocal": host.chain("vocal")}, presets_dir=tmp_path)
     (tmp_path / "air.toml").write_text(
-        '[vocal.eq]\nbypass = 0\nmix = 0.5\n[vocal.eq.params]\nb1_type = "low_shelf"\nb3_gain_db = 4.5\n')
-    (tmp_path / "bad.toml").write_text("[vocal.eq.params]\nb3_gain_db = 1.0\nb3_freq_hz = -5.0\n")
+        '"vocal/eq/bypass" = 0\n"vocal/eq/mix" = 0.5\n"vocal/eq/b1_type" = "low_shelf"\n"vocal/eq/b3_gain_db" = 4.5\n')
+    (tmp_path / "bad.toml").write_text("\"vocal/eq/b3_gain_db\" = 1.0\n\"vocal/eq/b3_freq_hz\" = -5.0\n")
     eq = ctl.chains["vocal"]["eq"]
     ctl.load_preset("air")
     assert eq.processor.get("b1_type") == eq.processor.param("b1_type").choices.index("low_shelf")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bridge.cli import main
+from app.cli import main
 
 
 def test_open_stage_control_session_covers_every_parameter(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -18,7 +18,7 @@ def test_import_core_loads_no_heavy_module() -> None:
 
 def test_cli_help_loads_no_heavy_module() -> None:
     code = (
-        "import sys, contextlib, io\nfrom bridge.cli import build_parser\nbuild_parser()\n"
+        "import sys, contextlib, io\nfrom app.cli import build_parser\nbuild_parser()\n"
         f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

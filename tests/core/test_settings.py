@@ -8,7 +8,7 @@ ALL = [
     "ENABLE_AUTO_TUNE", "ENABLE_INTELLIGENT_MIXING", "ENABLE_FREQUENCY_BALANCING",
     "ENABLE_SIDECHAIN_COMPRESSION", "ENABLE_STEREO_IMAGING", "ENABLE_GENRE_SPECIFIC_MIXING",
     "ENABLE_MEMORY_LEARNING", "ENABLE_QUALITY_TRACKING", "ENABLE_CACHING", "CACHE_TTL_SECONDS",
-    "PARALLEL_PROCESSING", "FALLBACK_ON_ERROR", "LOG_LEVEL",
+    "FALLBACK_ON_ERROR", "LOG_LEVEL",
 ]
 
 
@@ -22,7 +22,7 @@ def test_defaults_match_reference_design() -> None:
     s = EnhancementSettings.from_env()
     on = {k for k, v in vars(s).items() if v is True}
     off = {k for k, v in vars(s).items() if v is False}
-    assert off == {"enable_auto_tune", "parallel_processing"}
+    assert off == {"enable_auto_tune"}
     assert len(on) == 12  # 11 ENABLE_* switches on + FALLBACK_ON_ERROR
     assert s.cache_ttl_seconds == 3600 and s.fallback_on_error and s.log_level == "INFO"
 

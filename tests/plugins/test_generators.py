@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from core.errors import ParameterError
+from core.errors import ParameterError, UnknownGenreError
 from core.host import PluginHost, PluginsConfig
 from plugins.generators.instrumental import STYLES, generate, progression, style_for, tone
 from plugins.generators.music_theory import (
@@ -228,10 +228,10 @@ def _tempo(mono: np.ndarray, sr: int, bpm: float) -> float:
 DRUM_GENRES = [
     ("pop", 100),
     ("rock", 132),
-    ("hiphop", 90),
+    ("hip-hop", 90),
     ("electronic", 126),
     ("jazz", 150),
-    ("rnb", 84),
+    ("r&b", 84),
     ("country", 112),
     ("acoustic", 96),
 ]
@@ -249,11 +249,11 @@ def test_instrumental_tempo(genre: str, bpm: float) -> None:
     [
         ("pop", "A minor"),
         ("rock", "E major"),
-        ("hiphop", "F# minor"),
+        ("hip-hop", "F# minor"),
         ("electronic", "G minor"),
         ("jazz", "Bb major"),
         ("classical", "D major"),
-        ("rnb", "Eb major"),
+        ("r&b", "Eb major"),
         ("country", "G major"),
         ("acoustic", "A major"),
     ],
@@ -289,7 +289,7 @@ def test_genres_are_distinct() -> None:
         onsets[g] = librosa.onset.onset_strength(y=x, sr=sr, hop_length=256)
     # classical has no percussive transients: its onset envelope is far smoother
     assert np.std(onsets["classical"]) < 0.5 * np.std(onsets["pop"])
-    assert style_for("House")[0] == "electronic" and style_for("R&B")[0] == "rnb"
+    assert style_for("House")[0] == "electronic" and style_for("R&B")[0] == "r&b" and style_for("rnb")[0] == "r&b"
     assert STYLES["electronic"].kick == "x...x...x...x..."
     # where the off-beat onsets fall within the beat: 1/2 straight, 2/3 in triplet swing
     phase = {}
@@ -352,7 +352,7 @@ def test_any_sample_rate(sr: int) -> None:
 
 
 def test_unknown_genre() -> None:
-    with pytest.raises(ParameterError, match="genre 'polka'"):
+    with pytest.raises(UnknownGenreError, match="unknown genre 'polka'"):
         generate("polka", "C major", 120, 1.0, SR)
 
 
@@ -384,7 +384,7 @@ def test_cli_writes_wavs(tmp_path) -> None:  # type: ignore[no-untyped-def]
 
     import soundfile as sf
 
-    from bridge.cli import main
+    from app.cli import main
 
     music, vocals = tmp_path / "m.wav", tmp_path / "v.wav"
     common = ["--key", "E minor", "--bpm", "100", "--duration", "2", "--sample-rate", str(SR)]

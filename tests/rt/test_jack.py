@@ -244,7 +244,7 @@ def test_latency_command_measures_a_jack_loop(jack: str) -> None:
 def test_devices_and_live_commands(jack: str, capsys: pytest.CaptureFixture[str]) -> None:
     import json
 
-    from bridge.cli import main
+    from app.cli import main
 
     assert main(["devices", "--json"]) == 0
     devices = json.loads(capsys.readouterr().out)
@@ -273,7 +273,7 @@ def test_live_command_is_steered_over_osc(jack: str, tmp_path: Path) -> None:
     probe.settimeout(5)
     before = set(subprocess.run(["jack_lsp"], capture_output=True, text=True).stdout.split())
     live = subprocess.Popen(
-        [sys.executable, "-m", "bridge.cli", "live", "--host-api", "jack", "--chain", "trim", "--blocksize",
+        [sys.executable, "-m", "app.cli", "live", "--host-api", "jack", "--chain", "trim", "--blocksize",
          str(BLOCK), "--rate", str(SR), "--port", "0", "--presets", str(tmp_path), "--seconds", "30"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:

@@ -14,8 +14,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from core.hookspecs import hookimpl
 
-def register(sub: Any, bench: Any) -> None:
+
+@hookimpl
+def mixbridge_commands(sub: Any, bench: Any) -> None:
     """Add the ``generate`` command and the ``bench generators`` benchmark."""
     gen = sub.add_parser("generate", help="synthesise a sung vocal or a procedural instrumental")
     what = gen.add_subparsers(dest="what", metavar="WHAT", required=True)

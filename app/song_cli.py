@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import MixbridgeError
+from core.hookspecs import hookimpl
 
 log = logging.getLogger(__name__)
 
 
-def register(sub: Any, bench: Any) -> None:
+@hookimpl
+def mixbridge_commands(sub: Any, bench: Any) -> None:
     p = sub.add_parser("song", help="generate, enhance, mix, master, preview, measure and remember a song")
     p.add_argument("--lyrics", required=True, type=Path, help="a text file with the lyrics")
     p.add_argument("--genre", default="pop")
@@ -56,7 +58,7 @@ def open_memory() -> Any:
 
 
 def cmd_song(args: argparse.Namespace) -> int:
-    from bridge.pipeline import generate_complete_song_with_enhancement
+    from app.song import generate_complete_song_with_enhancement
     from memory.recorder import local_user
 
     try:
@@ -118,7 +120,7 @@ def _song_run_fresh(root: Path, duration: float, vocos_dir: Path | None = None) 
     env = {**os.environ, "ENABLE_CACHING": "false"}
     if vocos_dir is not None:
         env[VOCOS_ENV] = str(vocos_dir)
-    proc = subprocess.run([sys.executable, "-m", "bridge.song_cli", str(root), str(duration)],
+    proc = subprocess.run([sys.executable, "-m", "app.song_cli", str(root), str(duration)],
                           env=env, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise MixbridgeError(f"bench song: the run in {root} failed:\n{proc.stderr[-3000:]}")
@@ -127,7 +129,7 @@ def _song_run_fresh(root: Path, duration: float, vocos_dir: Path | None = None) 
 
 
 def _song_run(root: Path, duration: float) -> dict[str, Any]:
-    from bridge.pipeline import generate_complete_song_with_enhancement
+    from app.song import generate_complete_song_with_enhancement
     from core.settings import EnhancementSettings
     from memory.service import MemoryService
 
@@ -146,9 +148,9 @@ def bench_voice_api(root: Path, settings: Any, clients: int, requests: int) -> d
     import numpy as np
     import uvicorn
 
+    from app.song import Services
     from bridge.api import create_app
     from bridge.auth import issue_token
-    from bridge.pipeline import Services
     from core import audio_io
 
     media = root / "media"
@@ -159,7 +161,7 @@ def bench_voice_api(root: Path, settings: Any, clients: int, requests: int) -> d
     for i in range(requests):  # distinct files: no request is served from another's work
         audio_io.write(media / f"take{i}.wav", voice[None] * (1 - 0.01 * i), sr, "24")
     key = "bench-secret-" + "x" * 32
-    app = create_app(media, Services(media, settings=settings), secret=key)
+    app = create_app(Services(media, settings=settings), secret=key)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

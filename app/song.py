@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from app.bench_chain import rss_mb
 from core import audio_io
-from core.bench import rss_mb
 from core.errors import MixbridgeError
 from core.host import PluginHost
 from core.settings import EnhancementSettings, data_dir
@@ -95,7 +95,7 @@ def enhance_vocal_file(src: Path, out: Path, settings: EnhancementSettings, key:
                        vocoder: bool | None = None, prosody: bool | None = None,
                        autotune: bool | None = None) -> tuple[Path, dict[str, Any], bool]:
     """Enhance ``src`` into ``out`` through the enhanced-audio cache; returns (path, report, cache hit)."""
-    from bridge.enhanced_cache import EnhancedAudioCache, cache_key
+    from app.enhanced_cache import EnhancedAudioCache, cache_key
     from plugins.voice import enhance_voice
 
     config: dict[str, Any] = {
@@ -191,7 +191,7 @@ def generate_complete_song_with_enhancement(
     )
 
     def mix() -> Any:
-        from plugins.mixing import plan_mix, run_mix
+        from app.planner import plan_mix, run_mix
 
         plan = plan_mix(voiced, music_path, host, genre=genre if settings.enable_genre_specific_mixing else None,
                         intelligent=settings.enable_intelligent_mixing, sample_rate=sample_rate,
@@ -320,7 +320,7 @@ class Services:
                 "enhancement_applied": applied, "warnings": warnings}
 
     def mixing(self, user: str, body: dict[str, Any]) -> dict[str, Any]:
-        from plugins.mixing import plan_mix, run_mix
+        from app.planner import plan_mix, run_mix
 
         vocals, music = self._resolve(body["vocals_path"]), self._resolve(body["music_path"])
         out = vocals.with_name("mixed_enhanced.wav")
@@ -352,7 +352,7 @@ class Services:
 
     def complete(self, user: str, song_id: str, config: dict[str, Any]) -> dict[str, Any]:
         """The whole enhancement of a stored song: voice, mixing and mastering, metrics, memory."""
-        from plugins.mixing import plan_mix, run_mix
+        from app.planner import plan_mix, run_mix
 
         memory = self._need_memory()
         song = memory.get_song(user, song_id)

@@ -10,8 +10,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from core.hookspecs import hookimpl
 
-def register(sub: Any, bench: Any) -> None:
+
+@hookimpl
+def mixbridge_commands(sub: Any, bench: Any) -> None:
     p = sub.add_parser("devices", help="list audio devices and host APIs (loopback devices marked)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_devices)
@@ -116,7 +119,7 @@ def cmd_latency(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_rt(args: argparse.Namespace) -> int:
-    from rt.bench import bench_rt
+    from app.bench_rt import bench_rt
 
     result = bench_rt(args.chain, tuple(args.blocks), args.seconds)
     if args.json:

@@ -7,10 +7,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from core.hookspecs import RATINGS
+from core.hookspecs import RATINGS, hookimpl
 
 
-def register(sub: Any, bench: Any) -> None:
+@hookimpl
+def mixbridge_commands(sub: Any, bench: Any) -> None:
     p = sub.add_parser("rate", help="rate a render (1-5) so the memory learns your taste")
     p.add_argument("render_id")
     for r in RATINGS:
@@ -67,7 +68,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from memory.bench import bench_memory
+    from app.bench_memory import bench_memory
 
     bench_memory(tuple(args.vectors), args.postgres)
     return 0

@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from core.errors import BridgeError
+from core.hookspecs import hookimpl
 
 
 def _controller(args: argparse.Namespace, host: Any = None, chains: dict[str, Any] | None = None,
@@ -37,14 +38,9 @@ def rating_store(host: Any, ctl: Any, genre: str | None) -> Any:
     from core.hookspecs import RATINGS
 
     def store(r: dict[str, Any]) -> None:
-        snap = r["config"]
-        config = {  # what is heard: the params of every slot not bypassed
-            (slot if len(snap) == 1 else f"{cname}/{slot}"): v["params"]
-            for cname, slots in snap.items() for slot, v in slots.items() if not v["bypass"]
-        }
         ratings = {k: r[k] for k in RATINGS if k in r}
         try:
-            stored = host.pm.hook.mixbridge_live_rated(config=config, ratings=ratings, genre=genre)
+            stored = host.pm.hook.mixbridge_live_rated(config=r["config"], ratings=ratings, genre=genre)
         except Exception as e:  # noqa: BLE001 - any storage failure becomes a reply, never a dead server
             raise BridgeError(f"rating not stored: memory service failed: {type(e).__name__}: {e}") from None
         if stored is None:
@@ -85,8 +81,8 @@ def serve_osc(ctl: Any, args: argparse.Namespace) -> Any:
 
 
 def cmd_live(args: argparse.Namespace) -> int:
+    from app.live_cli import run_live
     from core.host import PluginHost
-    from rt.cli import run_live
 
     host = PluginHost.from_toml()
 
@@ -274,8 +270,9 @@ def _osc_args(p: argparse.ArgumentParser, port: int) -> None:
     p.add_argument("--oscquery", type=int, default=None, metavar="HTTP_PORT", help="also serve OSCQuery on this port")
 
 
-def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from rt.cli import stream_args
+@hookimpl
+def mixbridge_commands(sub: Any, bench: Any) -> None:
+    from app.live_cli import stream_args
 
     p = sub.add_parser("live", help="run a chain live between two devices, steered over OSC, until Ctrl-C")
     stream_args(p)

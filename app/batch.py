@@ -14,6 +14,8 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from core.hookspecs import hookimpl
+
 NEURAL = {"vocoder"}  # processors that want a GPU when the cluster has one
 
 
@@ -136,7 +138,8 @@ def _ray_batch(
         ray.shutdown()
 
 
-def register(sub: Any, bench: Any) -> None:
+@hookimpl
+def mixbridge_commands(sub: Any, bench: Any) -> None:
     p = sub.add_parser("render-batch", help="render many sessions on a process pool or a Ray cluster")
     p.add_argument("sessions", nargs="+", help="session TOML files")
     p.add_argument("--workers", type=int, help="local worker processes (default: one per core)")

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from bridge.cli import main
+from app.cli import main
 from core import audio_io
 
 SR = 16000

@@ -9,8 +9,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from core.hookspecs import hookimpl
 
-def register(sub: Any, bench: Any) -> None:
+
+@hookimpl
+def mixbridge_commands(sub: Any, bench: Any) -> None:
     p = sub.add_parser("mix", help="mix a vocal over music: genre preset, unmasking, ducking, width, loudness")
     p.add_argument("vocals", type=Path, help="vocal stem (mono or stereo)")
     p.add_argument("music", type=Path, help="instrumental (mono or stereo)")
@@ -46,7 +49,7 @@ def _host() -> Any:
 
 
 def cmd_mix(args: argparse.Namespace) -> int:
-    from plugins.mixing import plan_mix, run_mix
+    from app.planner import plan_mix, run_mix
 
     host = _host()
     plan = plan_mix(args.vocals, args.music, host, genre=args.genre, reference=args.reference,
@@ -129,7 +132,7 @@ def cmd_bench_mix(args: argparse.Namespace) -> int:
             audio_io.write(d / f"{name}_music.wav", music, sr, "float")
         del vocal, music
         # a fresh process, so that peak memory is the mix's own (not the synthesis above)
-        proc = subprocess.run([sys.executable, "-m", "plugins.mix_cli", str(d), str(sr)],
+        proc = subprocess.run([sys.executable, "-m", "app.mix_cli", str(d), str(sr)],
                               capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             print(proc.stderr, file=sys.stderr)
@@ -156,9 +159,9 @@ def cmd_bench_mix(args: argparse.Namespace) -> int:
 
 def _bench_child(folder: Path, sr: int) -> None:
     """The timed part of ``bench mix``: warm up on 5 s, then mix the song; print JSON."""
-    from core.bench import rss_mb
+    from app.bench_chain import rss_mb
+    from app.planner import plan_mix, run_mix
     from core.host import PluginHost
-    from plugins.mixing import plan_mix, run_mix
 
     host = PluginHost.from_toml()
     run_mix(plan_mix(folder / "warm_vocals.wav", folder / "warm_music.wav", host, genre="pop",

@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from core.hookspecs import hookimpl
+
 
 def _subgroup(sub: Any, name: str, help_text: str) -> Any:
     """The subparsers of top-level command ``name``, created once and shared."""
@@ -20,7 +22,8 @@ def _subgroup(sub: Any, name: str, help_text: str) -> Any:
     return parser.get_default("_group")
 
 
-def register(sub: Any, bench: Any) -> None:
+@hookimpl
+def mixbridge_commands(sub: Any, bench: Any) -> None:
     enhance = _subgroup(sub, "enhance", "enhance a recording offline (voice)")
     p = enhance.add_parser("voice", help="vocoder, prosody and optional auto-tune on a vocal")
     p.add_argument("input", type=Path)
@@ -100,8 +103,8 @@ def _enhance_voice(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from app.voice_report import mixing_table, voice_table
     from core import audio_io
-    from plugins.voice_report import mixing_table, voice_table
 
     before, sr = audio_io.read(args.before)
     after, _ = audio_io.read(args.after, sample_rate=sr)
@@ -124,7 +127,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _bench_voice(args: argparse.Namespace) -> int:
-    from plugins.voice_bench import run_bench
+    from app.bench_voice import run_bench
 
     results = run_bench(args.seconds, args.slow_seconds)
     if args.json:

@@ -11,8 +11,8 @@ import pyloudnorm
 import pytest
 import soundfile as sf
 
-from bridge.cli import main
-from bridge.pipeline import generate_complete_song_with_enhancement
+from app.cli import main
+from app.song import generate_complete_song_with_enhancement
 from core.errors import AudioFileError
 from core.host import PluginHost
 from core.settings import EnhancementSettings

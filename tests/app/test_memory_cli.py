@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from bridge.cli import main
+from app.cli import main
 from core.session import Session, Track
 
 

@@ -9,8 +9,8 @@ import pytest
 from core import audio_io
 from core.errors import SessionError
 from core.session import Session
-from plugins.mix_cli import synth_song
-from plugins.mixing import STEM_LUFS, plan_mix, run_mix
+from app.mix_cli import synth_song
+from app.planner import STEM_LUFS, plan_mix, run_mix
 
 SR = 48000
 
@@ -64,7 +64,7 @@ def test_unknown_genre_is_refused(host, stems) -> None:  # type: ignore[no-untyp
 
 
 def test_mix_command_writes_wav_and_report(stems, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from bridge.cli import main
+    from app.cli import main
 
     out = tmp_path / "song.wav"
     assert main(["mix", str(stems[0]), str(stems[1]), "-o", str(out), "--genre", "rock",
@@ -114,7 +114,7 @@ def test_music_chain_in_plugins_toml_ducks_under_vocals(host) -> None:  # type: 
 
 
 def test_analyze_command_reports_masking_and_genre(stems, capsys) -> None:  # type: ignore[no-untyped-def]
-    from bridge.cli import main
+    from app.cli import main
 
     assert main(["analyze", str(stems[0]), str(stems[1]), "--genre"]) == 0
     out = json.loads(capsys.readouterr().out)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from bridge.batch import render_batch
+from app.batch import render_batch
 from core.session import Session, Track
 
 SR = 48000

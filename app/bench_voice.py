@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from core.bench import rss_mb
+from app.bench_chain import rss_mb
 
 SR = 48000
 TEXT = (

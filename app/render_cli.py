@@ -8,8 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from core.hookspecs import hookimpl
 
-def register(sub: Any, bench: Any) -> None:
+
+@hookimpl
+def mixbridge_commands(sub: Any, bench: Any) -> None:
     p = sub.add_parser("render", help="render a session offline to WAV + JSON report")
     p.add_argument("session", type=Path, help="session TOML file")
     p.add_argument("-o", "--output", type=Path, help="output WAV (default: the session's [output] path)")
@@ -44,7 +47,7 @@ def register(sub: Any, bench: Any) -> None:
 
 
 def cmd_bench_chain(args: argparse.Namespace) -> int:
-    from core.bench import bench_chain, format_rows
+    from app.bench_chain import bench_chain, format_rows
 
     rows = bench_chain(tuple(args.blocks), args.seconds)
     print(json.dumps(rows, indent=2) if args.json else format_rows(rows))
@@ -112,7 +115,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from core.demo import write_demo
+    from app.demo import write_demo
 
     path = write_demo(args.dir, _host(), duration=args.duration)
     if not args.json:

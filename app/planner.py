@@ -245,15 +245,12 @@ def processed_stems(session: Session, host: PluginHost, audio: dict[str, np.ndar
 
     chains, _ = build_chains(session, host)
     n = max(a.shape[1] for a in audio.values())
-    outs = {k: np.pad(a, ((0, 0), (0, n - a.shape[1]))).astype(np.float32) for k, a in audio.items()}
-    for name, a in outs.items():
-        chains[name].prepare(session.sample_rate, session.block_size, a.shape[0])
-    order = track_order(chains)
-    for start in range(0, n, session.block_size):
-        stop = min(start + session.block_size, n)
-        for name in order:
-            ch = chains[name]
-            ch.process(outs[name][:, start:stop], {s: outs[s][:, start:stop] for s in ch.sidechain_inputs})
+    outs: dict[str, np.ndarray] = {}
+    for name in track_order(chains):
+        a = audio[name]
+        outs[name] = np.pad(a, ((0, 0), (0, n - a.shape[1]))).astype(np.float32)
+        chains[name].process_offline(outs[name], session.sample_rate, session.block_size,
+                                     {s: outs[s] for s in chains[name].sidechain_inputs})
     return {k: v[:, chains[k].latency :] for k, v in outs.items()}
 
 

@@ -6,9 +6,11 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import MixbridgeError
+from core.hookspecs import hookimpl
 
 
-def register(sub: Any, bench: Any) -> None:
+@hookimpl
+def mixbridge_commands(sub: Any, bench: Any) -> None:
     p = sub.add_parser("serve", help="serve the HTTP API (OpenAPI at /docs)")
     p.add_argument("--media-root", required=True, type=Path, help="folder that request audio paths resolve in")
     p.add_argument("--host", default="127.0.0.1")
@@ -28,9 +30,11 @@ def cmd_serve(args: Any) -> int:
     secret()  # refuse to start without a signing secret
     if not args.media_root.is_dir():
         raise MixbridgeError(f"--media-root {args.media_root}: no such folder")
+    from app.song import Services
     from bridge.api import create_app
+    from memory.service import MemoryService
 
-    uvicorn.run(create_app(args.media_root), host=args.host, port=args.port)
+    uvicorn.run(create_app(Services(args.media_root, memory=MemoryService())), host=args.host, port=args.port)
     return 0
 
 
