@@ -31,7 +31,9 @@ def render_one(session_path: str, output: str | None = None, plugins_toml: str |
     try:
         session = Session.load(session_path)
         out = Path(output) if output else session.resolve(session.output_path)
-        result = render(session, PluginHost.from_toml(plugins_toml), output=out)
+        host = PluginHost.from_toml(plugins_toml)
+        session.inline_chains(host.config.chains)  # the settings recorded are the ones that ran
+        result = render(session, host, output=out)
     except MixbridgeError as e:
         return {**base, "ok": False, "error": f"{type(e).__name__}: {e}", "seconds": time.perf_counter() - t0}
     loud = result.report["loudness"]["after"]
@@ -39,7 +41,26 @@ def render_one(session_path: str, output: str | None = None, plugins_toml: str |
         **base, "ok": True, "output": str(out), "report": result.report["report"],
         "integrated_lufs": loud["integrated_lufs"], "true_peak_dbtp": loud["true_peak_dbtp"],
         "duration_s": result.report["duration_s"], "seconds": time.perf_counter() - t0,
+        "genre": session.genre, "settings": session.settings(),
     }
+
+
+def record_result(memory: Any, res: dict[str, Any], user: str | None) -> None:
+    """Record a rendered session in memory (in the calling process, wherever it rendered); fill ``render_id``.
+
+    The render's JSON report gets the id too, so it can be rated from the file.
+    """
+    import json
+
+    from app.records import record_render
+    from core import files
+
+    if not res.get("ok"):
+        return
+    report = json.loads(Path(res["report"]).read_text())
+    res["render_id"] = record_render(memory, report, res.pop("settings"), user=user, genre=res.get("genre"),
+                                     audio=res["output"])
+    files.write_text(res["report"], json.dumps(report, indent=2, default=float) + "\n")
 
 
 def _outputs(paths: Sequence[str], out_dir: str | None) -> list[str | None]:
@@ -145,6 +166,7 @@ def mixbridge_commands(sub: Any, bench: Any) -> None:
     p.add_argument("--workers", type=int, help="local worker processes (default: one per core)")
     p.add_argument("--ray", metavar="ADDRESS", help="run on a Ray cluster (e.g. 127.0.0.1:6379 or auto)")
     p.add_argument("--out-dir", help="write every output here (default: each session's [output] path)")
+    p.add_argument("--user", help="whose renders these are, to rate (default MIXBRIDGE_USER)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(func=cmd_render_batch)
 
@@ -153,11 +175,18 @@ def cmd_render_batch(args: Any) -> int:
     import json
     import sys
 
+    from app.loading import load_host
+    from app.records import open_memory
+
+    memory = open_memory(load_host())
+
     def show(r: dict[str, Any]) -> None:
+        record_result(memory, r, args.user)
         if args.json:
             return
         if r["ok"]:
-            print(f"ok    {r['session']} -> {r['output']} ({r['integrated_lufs']:.1f} LUFS, {r['seconds']:.1f} s)")
+            rid = f", render id {r['render_id']}" if r.get("render_id") else ""
+            print(f"ok    {r['session']} -> {r['output']} ({r['integrated_lufs']:.1f} LUFS, {r['seconds']:.1f} s{rid})")
         else:
             print(f"FAIL  {r['session']}: {r['error']}", file=sys.stderr)
 

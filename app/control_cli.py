@@ -10,6 +10,7 @@ import threading
 import time
 from typing import Any
 
+from core import files
 from core.errors import BridgeError
 from core.hookspecs import hookimpl
 
@@ -120,8 +121,7 @@ def cmd_surface(args: argparse.Namespace) -> int:
 
     ctl = _controller(args)
     session = open_stage_control(ctl, osc_port=args.osc_port)
-    with open(args.output, "w") as f:
-        json.dump(session, f, indent=2)
+    files.write_text(args.output, json.dumps(session, indent=2))
     print(f"wrote {args.output}: {len(ctl.targets())} controls for {', '.join(args.chain)}")
     return 0
 

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from core import files
+
 
 def cache_key(inputs: list[Path], config: dict[str, Any]) -> str:
     """SHA-256 over each input file's bytes and the canonical JSON of ``config``."""
@@ -41,6 +43,7 @@ class EnhancedAudioCache:
     def __init__(self, folder: str | Path, max_bytes: int = 2 << 30) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
+        files.clean_parts(self.folder)  # left by a writer killed mid-write
         self.max_bytes = int(max_bytes)
         self._lock = threading.Lock()
         self.hits = 0
@@ -63,12 +66,16 @@ class EnhancedAudioCache:
         if found:
             return found, True
         self.misses += 1
-        tmp = self.folder / f".{key}.{threading.get_ident()}.tmp.wav"
+        tmp = self.folder / f".{key}.{os.getpid()}-{threading.get_ident()}{files.PART}"
+        meta = tmp.with_suffix(".json")
         try:
             make(tmp)
+            if meta.is_file():
+                os.replace(meta, self._path(key).with_suffix(".json"))
             os.replace(tmp, self._path(key))
         finally:
             tmp.unlink(missing_ok=True)
+            meta.unlink(missing_ok=True)
         self.evict()
         return self._path(key), False
 

@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from core import files
 from core.hookspecs import hookimpl
 
 
@@ -65,7 +66,7 @@ def _vocals(args: argparse.Namespace) -> int:
     )
     path = write(args.output, take.audio, args.sample_rate, "float")
     notes = [{"midi": n.midi, "start_s": n.start_s, "dur_s": n.dur_s, "vowel": n.vowel} for n in take.notes]
-    path.with_suffix(".notes.json").write_text(json.dumps(notes, indent=1))
+    files.write_text(path.with_suffix(".notes.json"), json.dumps(notes, indent=1))
     print(f"{path} ({len(notes)} notes in {path.with_suffix('.notes.json')})")
     return 0
 

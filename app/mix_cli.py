@@ -25,6 +25,7 @@ def mixbridge_commands(sub: Any, bench: Any) -> None:
                    help="plain level-matched sum, for comparison")
     p.add_argument("--sample-rate", type=int, default=48000)
     p.add_argument("--save-session", type=Path, help="also write the mix as a session TOML")
+    p.add_argument("--user", help="whose render this is, to rate (default MIXBRIDGE_USER)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_mix)
 
@@ -39,25 +40,22 @@ def mixbridge_commands(sub: Any, bench: Any) -> None:
     p.set_defaults(func=cmd_bench_mix)
 
 
-def _host() -> Any:
-    from core.host import PluginHost
-
-    host = PluginHost.from_toml()
-    for name, reason in host.failures.items():
-        print(f"mixbridge: warning: plugin {name!r} not loaded: {reason}", file=sys.stderr)
-    return host
-
-
 def cmd_mix(args: argparse.Namespace) -> int:
+    from app.loading import load_host
     from app.planner import plan_mix, run_mix
+    from app.records import open_memory, record_render
+    from core.render import write_outputs
 
-    host = _host()
+    host = load_host()
     plan = plan_mix(args.vocals, args.music, host, genre=args.genre, reference=args.reference,
                     intelligent=args.intelligent, sample_rate=args.sample_rate, output=args.output)
     if args.save_session:
         plan.session.save(args.save_session)
     result = run_mix(plan, host, output=args.output)
     rep = result.report
+    rid = record_render(open_memory(host), rep, plan.session.settings(), user=args.user, genre=plan.genre,
+                        audio=str(args.output))
+    write_outputs(result, args.output, plan.session.bit_depth)  # again, with the render id
     if args.json:
         print(json.dumps(rep, indent=2, default=float))
         return 0
@@ -71,14 +69,19 @@ def cmd_mix(args: argparse.Namespace) -> int:
                       ("width", ""), ("low_band_correlation", "")):
         if b.get(key) is not None and a.get(key) is not None:
             print(f"  {key:22s} {b[key]:8.2f} -> {a[key]:8.2f} {unit}")
+    if rid:
+        print(f"render id {rid} (rate it: mixbridge rate {rid} --overall 1-5)")
     for w in rep["warnings"]:
         print(f"warning: {w}")
     return 0
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
+    from app.loading import load_host
     from core import audio_io
-    from plugins import analysis
+
+    host = load_host()
+    analysis = host.service("analysis")
 
     audio = [audio_io.read(f)[0] for f in args.files]
     sr = audio_io.read(args.files[0])[1]
@@ -88,20 +91,19 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         out = {"features": analysis.spectral_features(audio[0], sr),
                "stereo": analysis.stereo_measures(audio[0], sr, ((20.0, 150.0), (150.0, 2500.0), (2500.0, 20000.0)))}
     if args.genre:
-        from plugins.genre import classify
-
-        name, conf = classify(audio[-1], sr)
+        name, conf = host.service("genre").classify(audio[-1], sr)
         out["genre"] = {"name": name, "confidence": conf}
     print(json.dumps(out, indent=2, default=float))
     return 0
 
 
-def synth_song(seconds: float, sr: int, seed: int = 0) -> tuple[Any, Any]:
+def synth_song(seconds: float, sr: int, seed: int = 0, host: Any = None) -> tuple[Any, Any]:
     """A synthetic song: a sung-like mono vocal (phrases, vibrato, sibilants) and stereo pop music."""
     import numpy as np
 
-    from plugins.genre import synth_clip
+    from core.host import PluginHost
 
+    synth_clip = (host or PluginHost.from_toml()).service("genre").synth_clip
     rng = np.random.default_rng(seed)
     n = int(seconds * sr)
     left = np.concatenate([synth_clip("pop", rng, sr, 8.0) for _ in range(int(np.ceil(seconds / 8.0)))])[:n]

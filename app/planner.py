@@ -23,16 +23,16 @@ from typing import Any
 
 import numpy as np
 
-from core import audio_io
+from core import audio_io, genres
 from core.errors import MixbridgeError, ModelUnavailableError, SessionError
 from core.host import PluginHost
 from core.session import Loudness, Master, Session, Track
-from plugins import analysis
 
 STEM_LUFS = -23.0  # stems are gain-staged around EBU R128's level before the sum
 MAX_UNMASK_DB = 9.0
 MAX_DUCK_DB = 8.0
-MIN_CONFIDENCE = 0.4  # below this the classifier's genre is not trusted: pop is used
+MIN_CONFIDENCE = 0.4  # below this the classifier's genre is not trusted: the neutral preset is used
+GAIN_RANGE_DB = (-48.0, 24.0)  # level matching is clamped here (with a warning), never a failure
 MASK_WINDOW_S = 60.0  # analysis, gain staging and masking use the middle minute (before and after alike)
 
 
@@ -42,7 +42,7 @@ class MixPlan:
 
     session: Session
     genre: str
-    genre_source: str  # "given", "classified", "default" or "none"
+    genre_source: str  # "given", "classified", "abstained" (classifier unsure), "default" (no model) or "none"
     genre_confidence: float | None
     enhancement_applied: list[str]
     analysis: dict[str, Any]
@@ -61,10 +61,11 @@ def _lufs(audio: np.ndarray, sr: int) -> float:
 
 
 def genre_presets(host: PluginHost) -> dict[str, dict[str, Any]]:
-    """All presets from every plugin answering ``mixbridge_genre_presets`` (later plugins win)."""
+    """All presets from every plugin answering ``mixbridge_genre_presets`` (later plugins win),
+    keyed by canonical genre name (a preset named by an alias counts as its genre)."""
     out: dict[str, dict[str, Any]] = {}
     for part in reversed(host.pm.hook.mixbridge_genre_presets()):
-        out.update(part)
+        out.update({genres.resolve(name): preset for name, preset in part.items()})
     return out
 
 
@@ -89,7 +90,7 @@ def _slots(specs: list[dict[str, Any]], host: PluginHost, where: str, warnings: 
     return out
 
 
-def _retune_music(slots: list[dict[str, Any]], mask: dict[str, Any], applied: list[str]) -> None:
+def _retune_music(slots: list[dict[str, Any]], mask: dict[str, Any], applied: list[str], analysis: Any) -> None:
     """Point the unmasking bands at the most masked bands and scale depths by the masking."""
     worst = [b for b in mask["worst_bands"] if analysis.band_edges(b)[0] >= 150.0][:2]
     for spec in slots:
@@ -140,6 +141,7 @@ def plan_mix(
     >>> [t.name for t in plan.session.tracks]                                           # doctest: +SKIP
     ['vocals', 'music']
     """
+    analysis = host.service("analysis")
     voc, _ = audio_io.read(vocals, sample_rate=sample_rate)
     mus, _ = audio_io.read(music, sample_rate=sample_rate)
     if voc.shape[0] > 2 or mus.shape[0] > 2:
@@ -159,10 +161,8 @@ def plan_mix(
     tracks = {"vocals": str(Path(vocals).resolve()), "music": str(Path(music).resolve())}
     ref_info = None
     if reference is not None:
-        from plugins import reference as refmod
-
         ref_audio, _ = audio_io.read(reference, sample_rate=sample_rate)
-        ref_info = refmod.analyse(ref_audio, sample_rate)
+        ref_info = host.service("reference").analyse(ref_audio, sample_rate)
         if not math.isfinite(ref_info["loudness_lufs"]):
             raise MixbridgeError(f"{reference}: the reference is silent")
 
@@ -176,22 +176,20 @@ def plan_mix(
     applied: list[str] = []
     confidence = None
     if genre is not None:
-        source = "given"
+        genre, source = genres.resolve(genre), "given"
     else:
-        from plugins.genre import classify
-
         try:
-            genre, confidence = classify(mus, sample_rate)
+            genre, confidence = host.service("genre").classify(mus, sample_rate)
             source = "classified"
-            if confidence < MIN_CONFIDENCE:
-                warnings.append(f"genre classifier unsure ({genre}, {confidence:.2f}); using pop")
-                genre, source = "pop", "default"
+            if genre == "neutral" or confidence < MIN_CONFIDENCE:
+                warnings.append(f"genre classifier unsure ({genre}, {confidence:.2f}); using the neutral preset")
+                genre, source = "neutral", "abstained"
         except ModelUnavailableError as e:
-            warnings.append(f"{e}; using pop")
-            genre, source = "pop", "default"
+            warnings.append(f"{e}; using the neutral preset")
+            genre, source = "neutral", "default"
     presets = genre_presets(host)
     if genre not in presets:
-        raise SessionError(f"unknown genre {genre!r} (presets: {', '.join(sorted(presets))})")
+        raise SessionError(f"genre {genre!r} has no mix preset (presets: {', '.join(sorted(presets))})")
     preset = presets[genre]
     applied.append(f"genre_preset:{genre}")
 
@@ -207,7 +205,7 @@ def plan_mix(
             spec.setdefault("params", {})["bpm"] = session.bpm
         applied.append(f"vocal:{spec.get('label', spec['plugin'])}")
     music_chain = _slots(preset["music"], host, "music chain", warnings)
-    _retune_music(music_chain, mask, applied)
+    _retune_music(music_chain, mask, applied, analysis)
     master = _slots(preset["master"], host, "master chain", warnings)
     applied += [f"master:{s['plugin']}" for s in master]
 
@@ -219,11 +217,8 @@ def plan_mix(
     # it): run the chains over the analysis window, and measure the masking there as well
     stems = processed_stems(session, host, {"vocals": voc, "music": mus})
     post = {k: _lufs(v, sample_rate) for k, v in stems.items()}
-    session.tracks[0].gain_db = round(STEM_LUFS + offset - post["vocals"], 3)
-    session.tracks[1].gain_db = round(STEM_LUFS - post["music"], 3)
-    for t in session.tracks:
-        if not -96.0 <= t.gain_db <= 24.0:
-            raise SessionError(f"{t.name}: level matching needs {t.gain_db:+.1f} dB, outside [-96, 24]")
+    session.tracks[0].gain_db = _matched_gain("vocals", STEM_LUFS + offset - post["vocals"], warnings)
+    session.tracks[1].gain_db = _matched_gain("music", STEM_LUFS - post["music"], warnings)
     gv, gm = (10 ** (t.gain_db / 20) for t in session.tracks)
     report["after"] = {"masking": analysis.masking(gv * stems["vocals"], gm * stems["music"], sample_rate)}
     report["post_chain_lufs"] = post
@@ -233,6 +228,15 @@ def plan_mix(
     if ref_info:
         applied.append("reference_match")
     return MixPlan(session, genre, source, confidence, applied, report, lufs, ref_info, warnings)
+
+
+def _matched_gain(name: str, gain_db: float, warnings: list[str]) -> float:
+    """A level-matching gain clamped to :data:`GAIN_RANGE_DB`; a clamp is reported, never fatal."""
+    lo, hi = GAIN_RANGE_DB
+    if not lo <= gain_db <= hi:
+        warnings.append(f"{name}: level matching wanted {gain_db:+.1f} dB; clamped to [{lo:g}, {hi:g}] dB "
+                        "(a very quiet or very loud source)")
+    return round(min(max(gain_db, lo), hi), 3)
 
 
 def processed_stems(session: Session, host: PluginHost, audio: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -254,7 +258,7 @@ def processed_stems(session: Session, host: PluginHost, audio: dict[str, np.ndar
     return {k: v[:, chains[k].latency :] for k, v in outs.items()}
 
 
-def _image(audio: np.ndarray, sr: int) -> dict[str, Any]:
+def _image(audio: np.ndarray, sr: int, analysis: Any) -> dict[str, Any]:
     st = analysis.stereo_measures(audio, sr, ((20.0, 150.0),))
     return {"width": st["width"], "correlation": st["correlation"], "balance_db": st["balance_db"],
             "low_band_correlation": st["bands"]["20-150"]["correlation"]}
@@ -273,21 +277,20 @@ def run_mix(plan: MixPlan, host: PluginHost, output: str | Path | None = None) -
     sr = session.sample_rate
     # the plain sum is measured first and dropped, so that it never shares memory with the render
     plain = _plain_sum(plan)
-    before = {**_measure(plain, sr), **_image(plain, sr),
+    analysis = host.service("analysis")
+    before = {**_measure(plain, sr), **_image(plain, sr, analysis),
               "masking_db": plan.analysis["before"]["masking"]["overall_db"]}
     del plain
     result = render(session, host)
     rep = result.report
     if plan.reference is not None:
-        from plugins import reference as refmod
-
-        matched, mrep = refmod.match(result.audio, sr, plan.reference)
+        matched, mrep = host.service("reference").match(result.audio, sr, plan.reference)
         result.audio, mastering = loudness.master(matched, sr, host, target_lufs=session.master.loudness.target_lufs,
                                                   ceiling_dbtp=session.master.loudness.ceiling_dbtp)
         rep["reference_match"] = {**mrep, "mastering": mastering}
         rep["loudness"]["after"] = _measure(result.audio, sr)
 
-    after = {**rep["loudness"]["after"], **_image(result.audio, sr)}
+    after = {**rep["loudness"]["after"], **_image(result.audio, sr, analysis)}
     after["masking_db"] = plan.analysis.get("after", plan.analysis["before"])["masking"]["overall_db"]
     rep["enhancement_applied"] = plan.enhancement_applied
     rep["genre"] = {"name": plan.genre, "source": plan.genre_source, "confidence": plan.genre_confidence}

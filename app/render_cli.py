@@ -54,38 +54,40 @@ def cmd_bench_chain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _host() -> Any:
-    from core.host import PluginHost
+def recommendation(memory: Any, session: Any, user: str | None) -> dict[str, Any] | None:
+    """Memory's recommended settings for the session's genre and ``user``, applied to ``session``."""
+    from memory.recorder import local_user
 
-    host = PluginHost.from_toml()
-    for name, reason in host.failures.items():
-        print(f"mixbridge: warning: plugin {name!r} not loaded: {reason}", file=sys.stderr)
-    return host
+    if memory is None:
+        return None
+    rec = dict(memory.get_mixing_recommendations(user or local_user(), session.genre, None))
+    applied, missing = session.apply_settings(rec.get("config") or {})
+    rec["applied"], rec["not_in_session"] = applied, missing
+    return rec
 
 
 def _render_and_report(session_path: Path, output: Path | None, block_size: int | None, as_json: bool,
                        recommend: bool = False, user: str | None = None) -> int:
+    from app.loading import load_host
+    from app.records import open_memory, record_render
     from core.render import render, write_outputs
     from core.session import Session
 
     session = Session.load(session_path)
-    host = _host()
+    host = load_host()
     out = output or session.resolve(session.output_path)
     session.inline_chains(host.config.chains)  # the settings recorded are the ones that ran
+    memory = open_memory(host)
     rec = None
     if recommend:
-        rec = host.pm.hook.mixbridge_recommend(genre=session.genre, user=user, audio=None)
-        if rec and rec.get("config"):
-            session.apply_settings(rec["config"])
+        rec = recommendation(memory, session, user)
     result = render(session, host, output=out, block_size=block_size,
                     progress=sys.stderr.isatty() and not as_json)
     rep = result.report
     if rec is not None:
         rep["recommendation"] = rec
-    render_id = host.pm.hook.mixbridge_render_finished(session=session, report=rep, output=str(out))
-    if render_id or rec is not None:
-        rep["render_id"] = render_id
-        write_outputs(result, out, session.bit_depth)
+    render_id = record_render(memory, rep, session.settings(), user=user, genre=session.genre, audio=str(out))
+    write_outputs(result, out, session.bit_depth)  # again, with the render id
     if as_json:
         print(json.dumps(rep, indent=2, default=float))
         return 0
@@ -116,15 +118,18 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from app.demo import write_demo
+    from app.loading import load_host
 
-    path = write_demo(args.dir, _host(), duration=args.duration)
+    path = write_demo(args.dir, load_host(), duration=args.duration)
     if not args.json:
         print(f"session {path}")
     return _render_and_report(path, args.dir / "demo.wav", None, args.json)
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    host = _host()
+    from app.loading import load_host
+
+    host = load_host()
     listing = {
         "plugins": [
             {"plugin": name, "processors": [c.name for c in host.processors.values() if host.origin[c.name] == name]}

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from app.bench_chain import rss_mb
-from core import audio_io
+from app.records import open_memory, record_render
+from core import audio_io, files, genres
 from core.errors import MixbridgeError
 from core.host import PluginHost
 from core.settings import EnhancementSettings, data_dir
@@ -91,12 +92,11 @@ def quality_summary(metrics: dict[str, Any] | None) -> dict[str, float | None]:
             "mos": (m.get("dnsmos") or {}).get("ovrl"), "overall": m.get("overall")}
 
 
-def enhance_vocal_file(src: Path, out: Path, settings: EnhancementSettings, key: str | None,
+def enhance_vocal_file(src: Path, out: Path, settings: EnhancementSettings, key: str | None, host: PluginHost,
                        vocoder: bool | None = None, prosody: bool | None = None,
                        autotune: bool | None = None) -> tuple[Path, dict[str, Any], bool]:
     """Enhance ``src`` into ``out`` through the enhanced-audio cache; returns (path, report, cache hit)."""
     from app.enhanced_cache import EnhancedAudioCache, cache_key
-    from plugins.voice import enhance_voice
 
     config: dict[str, Any] = {
         "vocoder": settings.enable_neural_vocoder if vocoder is None else vocoder,
@@ -107,11 +107,11 @@ def enhance_vocal_file(src: Path, out: Path, settings: EnhancementSettings, key:
 
     def make(dst: Path) -> None:
         audio, sr = audio_io.read(src)
-        y, rep = enhance_voice(audio, sr, vocoder=config["vocoder"], prosody=config["prosody"],
+        y, rep = host.service("voice").enhance_voice(audio, sr, vocoder=config["vocoder"], prosody=config["prosody"],
                                autotune_key=config["autotune_key"])
         report.update(rep)
         audio_io.write(dst, y, sr, "float")
-        dst.with_suffix(".json").write_text(json.dumps(rep, default=float))
+        files.write_text(dst.with_suffix(".json"), json.dumps(rep, default=float))
 
     if settings.enable_caching:
         cache = EnhancedAudioCache(data_dir() / "enhanced-cache")
@@ -120,8 +120,7 @@ def enhance_vocal_file(src: Path, out: Path, settings: EnhancementSettings, key:
         if hit:
             meta = cached.with_suffix(".json")
             report.update(json.loads(meta.read_text()) if meta.is_file() else {})
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(cached.read_bytes())
+        files.copy_file(cached, out)
         return out, report, hit
     make(out)
     return out, report, False
@@ -151,6 +150,7 @@ def generate_complete_song_with_enhancement(
     """
     settings = settings or EnhancementSettings.from_env()
     host = host or PluginHost.from_toml()
+    genre = genres.resolve(genre)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     st = Stages(settings, duration)
@@ -170,7 +170,7 @@ def generate_complete_song_with_enhancement(
     voice_report: dict[str, Any] = {}
 
     def enhance() -> Path:
-        path, rep, hit = enhance_vocal_file(raw, out / "vocals_enhanced.wav", settings, key)
+        path, rep, hit = enhance_vocal_file(raw, out / "vocals_enhanced.wav", settings, key, host)
         voice_report.update(rep, cache_hit=hit)
         st.applied.append("voice_enhancement")
         return path
@@ -198,16 +198,18 @@ def generate_complete_song_with_enhancement(
                         output=out / "song.wav")
         drop_disabled_stages(plan, settings)
         if recommendation:
-            plan.session.apply_settings(recommendation.get("config", {}))
+            recommendation["applied"], recommendation["not_in_session"] = plan.session.apply_settings(
+                recommendation.get("config") or {})
+        mixed_settings.update(plan.session.settings())
         return run_mix(plan, host, output=out / "song.wav")
 
+    mixed_settings: dict[str, Any] = {}
     mixed = st.run("mix_and_master", mix, optional=False)
     st.applied += [a for a in mixed.report.get("enhancement_applied", []) if a not in st.applied]
     st.run("preview", lambda: write_preview(mixed.audio, sample_rate, out / "preview.wav"))
 
     def metrics() -> dict[str, Any]:
-        from plugins.metrics import calculate_all_metrics
-
+        calculate_all_metrics = host.service("metrics").calculate_all_metrics
         v, sr = audio_io.read(voiced)
         r, _ = audio_io.read(raw, sample_rate=sr)
         span = loudest(r, sr, METRICS_S)  # PESQ, STOI and DNSMOS cost ~1/4 real time: measure a sung excerpt
@@ -230,17 +232,14 @@ def generate_complete_song_with_enhancement(
         "stages": st.report,
         "warnings": [*st.warnings, *voice_report.get("warnings", []), *mixed.report.get("warnings", [])],
     }
-    render_id = st.run(
-        "memory", lambda: memory.record_render(report, mixed.report.get("session", {}), user=user, genre=genre,
-                                               audio=str(out / "song.wav")),
-        enabled=settings.enable_memory_learning and memory is not None,
-    )
-    report["render_id"] = render_id
+    st.run("memory", lambda: record_render(memory, report, mixed_settings, user=user, genre=genre,
+                                           audio=str(out / "song.wav")),
+           enabled=settings.enable_memory_learning and memory is not None)
     elapsed = time.perf_counter() - t_start
     report["seconds"] = elapsed
     report["x_realtime"] = duration / elapsed
     report["peak_rss_mb"] = rss_mb()[1]
-    (out / "song.json").write_text(json.dumps(report, indent=2, default=float) + "\n")
+    files.write_text(out / "song.json", json.dumps(report, indent=2, default=float) + "\n")
     return report
 
 
@@ -276,9 +275,10 @@ class Services:
     def __init__(self, media_root: str | Path, memory: Any = None, settings: EnhancementSettings | None = None,
                  host: PluginHost | None = None) -> None:
         self.root = Path(media_root)
-        self.memory = memory
         self.settings = settings or EnhancementSettings.from_env()
         self._host = host
+        self.memory = memory if memory is not None else (
+            open_memory(self.host) if self.settings.enable_memory_learning else None)
 
     @property
     def host(self) -> PluginHost:
@@ -300,24 +300,23 @@ class Services:
         src = self._resolve(body["audio_path"])
         out = src.with_name(f"{src.stem}_enhanced.wav")
         path, rep, hit = enhance_vocal_file(
-            src, out, self.settings, body.get("target_key"), vocoder=body["enable_neural_vocoder"],
+            src, out, self.settings, body.get("target_key"), self.host, vocoder=body["enable_neural_vocoder"],
             prosody=body["enable_prosody"], autotune=body["enable_auto_tune"])
         quality: dict[str, Any] | None = None
         warnings = list(rep.get("warnings", []))
         if self.settings.enable_quality_tracking:
-            from plugins.metrics import calculate_all_metrics
-
             try:
                 y, sr = audio_io.read(path)
                 x, _ = audio_io.read(src, sample_rate=sr)
-                quality = calculate_all_metrics(y, sr, reference=x)
+                quality = self.host.service("metrics").calculate_all_metrics(y, sr, reference=x)
             except MixbridgeError as e:
                 warnings.append(f"quality metrics skipped: {e}")
         applied = ["voice_enhancement"] + [s["stage"] for s in rep.get("stages", []) if "stage" in s]
         if hit:
             warnings.append("served from the enhanced-audio cache")
-        return {"success": True, "enhanced_audio_path": self._rel(path), "quality_metrics": quality_summary(quality),
-                "enhancement_applied": applied, "warnings": warnings}
+        response = {"success": True, "enhanced_audio_path": self._rel(path),
+                    "quality_metrics": quality_summary(quality), "enhancement_applied": applied, "warnings": warnings}
+        return self._recorded(response, {}, user, None, path)
 
     def mixing(self, user: str, body: dict[str, Any]) -> dict[str, Any]:
         from app.planner import plan_mix, run_mix
@@ -335,12 +334,18 @@ class Services:
         result = run_mix(plan, self.host, output=out)
         quality = None
         if settings.enable_quality_tracking:
-            from plugins.metrics import calculate_all_metrics
+            quality = self.host.service("metrics").calculate_all_metrics(result.audio, result.sample_rate)
+        response = {"success": True, "enhanced_audio_path": self._rel(out), "quality_metrics": quality_summary(quality),
+                    "enhancement_applied": ["mixing", *result.report.get("enhancement_applied", [])],
+                    "warnings": result.report.get("warnings", [])}
+        return self._recorded(response, plan.session.settings(), user, plan.genre, out)
 
-            quality = calculate_all_metrics(result.audio, result.sample_rate)
-        return {"success": True, "enhanced_audio_path": self._rel(out), "quality_metrics": quality_summary(quality),
-                "enhancement_applied": ["mixing", *result.report.get("enhancement_applied", [])],
-                "warnings": result.report.get("warnings", [])}
+    def _recorded(self, response: dict[str, Any], config: dict[str, Any], user: str, genre: str | None,
+                  audio: Path) -> dict[str, Any]:
+        """``response`` recorded in memory as a rateable render; its ``render_id`` filled in (None if not)."""
+        record_render(self.memory if self.settings.enable_memory_learning else None, response, config,
+                      user=user, genre=genre, audio=str(audio))
+        return response
 
     def _need_memory(self) -> Any:
         if self.memory is None:
@@ -372,10 +377,10 @@ class Services:
         voiced = vocals
         if settings.enable_voice_enhancement:
             voiced = st.run("voice_enhancement", lambda: enhance_vocal_file(
-                vocals, vocals.with_name(f"{vocals.stem}_enhanced.wav"), settings, None)[0]) or vocals
+                vocals, vocals.with_name(f"{vocals.stem}_enhanced.wav"), settings, None, self.host)[0]) or vocals
             if voiced != vocals:
                 st.applied.append("voice_enhancement")
-        genre = song.get("genre") or "pop"
+        genre = genres.resolve(song.get("genre") or "neutral")
         rec = None
         if settings.enable_memory_learning:
             rec = st.run("recommendations", lambda: memory.get_mixing_recommendations(user, genre, None))
@@ -384,22 +389,21 @@ class Services:
                         intelligent=settings.enable_intelligent_mixing, output=out)
         drop_disabled_stages(plan, settings)
         if rec and rec.get("config"):
-            plan.session.apply_settings(rec["config"])
+            rec["applied"], rec["not_in_session"] = plan.session.apply_settings(rec["config"])
         result = run_mix(plan, self.host, output=out)
         st.applied += ["intelligent_mixing" if settings.enable_intelligent_mixing else "mixing",
                        *result.report.get("enhancement_applied", [])]
         quality = None
         if settings.enable_quality_tracking:
-            from plugins.metrics import calculate_all_metrics
-
-            quality = st.run("quality_metrics", lambda: calculate_all_metrics(result.audio, result.sample_rate))
+            metrics = self.host.service("metrics")
+            quality = st.run("quality_metrics", lambda: metrics.calculate_all_metrics(result.audio, result.sample_rate))
         response = {"success": True, "enhanced_audio_path": self._rel(out),
                     "quality_metrics": quality_summary(quality), "enhancement_applied": st.applied,
                     "warnings": [*st.warnings, *result.report.get("warnings", [])]}
         if settings.enable_memory_learning:
-            response["render_id"] = memory.record_render(
-                {**result.report, "quality_metrics": response["quality_metrics"]},
-                rec.get("config", {}) if rec else {}, user=user, genre=genre, song_id=song_id)
+            report = {**result.report, "quality_metrics": response["quality_metrics"]}
+            response["render_id"] = record_render(memory, report, plan.session.settings(), user=user, genre=genre,
+                                                  audio=str(out), song_id=song_id)
         return response
 
     def feedback(self, user: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -407,4 +411,4 @@ class Services:
 
     def recommendations(self, user: str, genre: str, audio_path: str | None) -> dict[str, Any]:
         audio = str(self._resolve(audio_path)) if audio_path else None
-        return dict(self._need_memory().get_mixing_recommendations(user, genre, audio))
+        return dict(self._need_memory().get_mixing_recommendations(user, genres.resolve(genre), audio))

@@ -39,25 +39,9 @@ def mixbridge_commands(sub: Any, bench: Any) -> None:
     p.set_defaults(func=cmd_bench_song)
 
 
-def open_memory() -> Any:
-    """The configured memory service, or None (with a warning) when it is off or cannot be reached."""
-    from core.settings import EnhancementSettings
-
-    settings = EnhancementSettings.from_env()
-    if not settings.enable_memory_learning:
-        return None
-    try:
-        from memory.service import MemoryService
-
-        return MemoryService()
-    except Exception as e:
-        if not settings.fallback_on_error:
-            raise
-        log.warning("memory service unavailable, the song is not recorded: %s: %s", type(e).__name__, e)
-        return None
-
-
 def cmd_song(args: argparse.Namespace) -> int:
+    from app.loading import load_host
+    from app.records import open_memory
     from app.song import generate_complete_song_with_enhancement
     from memory.recorder import local_user
 
@@ -67,9 +51,10 @@ def cmd_song(args: argparse.Namespace) -> int:
         raise MixbridgeError(f"--lyrics {args.lyrics}: {e.strerror or e}") from None
     if not 1.0 <= args.duration <= 1200.0:
         raise MixbridgeError(f"--duration {args.duration}: use 1 to 1200 seconds")
+    host = load_host()
     rep = generate_complete_song_with_enhancement(
         lyrics, args.genre, args.bpm, args.key, args.duration, args.output, user=args.user or local_user(),
-        memory=open_memory())
+        host=host, memory=open_memory(host))
     for name, path in rep["outputs"].items():
         print(f"{name:8s} {path}")
     q = rep["quality_metrics"]

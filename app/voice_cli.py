@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from core import files
 from core.hookspecs import hookimpl
 
 
@@ -42,6 +43,7 @@ def mixbridge_commands(sub: Any, bench: Any) -> None:
     p.add_argument("--vocos-dir", type=Path, help="Vocos weights (config.yaml + pytorch_model.bin)")
     p.add_argument("--pitch", dest="pitch_method", default="yin", choices=("yin", "crepe", "pyin"))
     p.add_argument("--metrics", action="store_true", help="add DNSMOS/PESQ/STOI before and after")
+    p.add_argument("--user", help="whose render this is, to rate (default MIXBRIDGE_USER)")
     p.set_defaults(func=_enhance_voice)
 
     validate = _subgroup(sub, "validate", "compare before and after (quality tables)")
@@ -65,15 +67,17 @@ def mixbridge_commands(sub: Any, bench: Any) -> None:
 
 
 def _enhance_voice(args: argparse.Namespace) -> int:
+    from app.loading import load_host
+    from app.records import open_memory, record_render
     from core import audio_io
     from core.settings import EnhancementSettings
-    from plugins.voice import enhance_voice
 
+    host = load_host()
     settings = EnhancementSettings.from_env()
     audio, sr = audio_io.read(args.input)
     prosody = settings.enable_prosody_enhancement if args.prosody is None else args.prosody
     vocoder = settings.enable_neural_vocoder and not args.no_vocoder
-    y, report = enhance_voice(
+    y, report = host.service("voice").enhance_voice(
         audio,
         sr,
         vocoder=vocoder,
@@ -86,17 +90,19 @@ def _enhance_voice(args: argparse.Namespace) -> int:
         pitch_method=args.pitch_method,
     )
     if args.metrics:
-        from plugins.metrics import calculate_all_metrics
-
+        calculate_all_metrics = host.service("metrics").calculate_all_metrics
         report["metrics"] = {
             "before": calculate_all_metrics(audio, sr),
             "after": calculate_all_metrics(y, sr, reference=audio),
         }
     report.update({"input": str(args.input), "output": str(args.output)})
     audio_io.write(args.output, y, sr)
-    args.output.with_suffix(args.output.suffix + ".json").write_text(json.dumps(report, indent=2))
+    rid = record_render(open_memory(host), report, {}, user=args.user, genre=None)
+    files.write_text(args.output.with_suffix(args.output.suffix + ".json"), json.dumps(report, indent=2))
     ran = ", ".join(s["stage"] + (f" ({s['vocoder']})" if s["stage"] == "vocoder" else "") for s in report["stages"])
     print(f"{args.output}: {ran or 'nothing to do'}; {report['x_realtime']}x real time")
+    if rid:
+        print(f"render id {rid} (rate it: mixbridge rate {rid} --overall 1-5)")
     for w in report["warnings"]:
         print(f"warning: {w}")
     return 0
@@ -131,5 +137,5 @@ def _bench_voice(args: argparse.Namespace) -> int:
 
     results = run_bench(args.seconds, args.slow_seconds)
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+        files.write_text(args.json, json.dumps(results, indent=2))
     return 0

@@ -24,8 +24,9 @@ def voice_table(before: np.ndarray, after: np.ndarray, sample_rate: int) -> list
     >>> rows[0]["metric"]                               # doctest: +SKIP
     'DNSMOS OVRL'
     """
-    from plugins.metrics import calculate_all_metrics
+    from core.host import PluginHost
 
+    calculate_all_metrics = PluginHost.from_toml().service("metrics").calculate_all_metrics
     mb = calculate_all_metrics(before, sample_rate)
     ma = calculate_all_metrics(after, sample_rate, reference=before)
     rows: list[Row] = [

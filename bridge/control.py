@@ -258,12 +258,12 @@ class Controller:
 
     def save_preset(self, name: str) -> Path:
         """Write the current values as ``presets_dir/NAME.json``."""
-        path = self._preset_path(name, must_exist=False)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.snapshot(), indent=2))
-        tmp.replace(path)
-        return path
+        from core import files
+
+        try:
+            return files.write_text(self._preset_path(name, must_exist=False), json.dumps(self.snapshot(), indent=2))
+        except files.OutputError as e:
+            raise BridgeError(f"preset {name!r}: {e}") from None
 
     def list_presets(self) -> list[str]:
         """Preset names (JSON and TOML files in the presets dir), sorted."""

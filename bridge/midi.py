@@ -131,11 +131,10 @@ class MidiBridge:
         self.armed = address
 
     def save(self) -> None:
-        self.mapping_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.mapping_path.with_suffix(".tmp")
+        from core import files
+
         body = "\n".join(m.to_toml() for m in self.mappings)
-        tmp.write_text("# mixbridge MIDI mappings (see bridge/midi.py)\n\n" + body)
-        tmp.replace(self.mapping_path)
+        files.write_text(self.mapping_path, "# mixbridge MIDI mappings (see bridge/midi.py)\n\n" + body)
 
     # -- parsing --------------------------------------------------------------------------
     def feed(self, message: list[int] | tuple[int, ...]) -> None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from math import gcd
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from core import files
 from core.errors import AudioFileError
 
 SUBTYPES = {"24": "PCM_24", "16": "PCM_16", "float": "FLOAT", "32f": "FLOAT"}
@@ -104,8 +104,9 @@ def remix(audio: np.ndarray, channels: int) -> np.ndarray:
 def write(path: str | Path, audio: np.ndarray, sample_rate: int, bit_depth: str = "24") -> Path:
     """Write (channels, frames) audio as WAV: ``bit_depth`` "24", "16" or "float".
 
-    The file appears whole or not at all (written beside it, then renamed), so a failed
-    write never leaves a truncated file in place of a good one.
+    The file appears whole or not at all (core.files: written beside it, then renamed),
+    so a failed write never leaves a truncated file in place of a good one, and a
+    target that exists but is not a regular file is refused.
     """
     import soundfile as sf
 
@@ -113,15 +114,12 @@ def write(path: str | Path, audio: np.ndarray, sample_rate: int, bit_depth: str 
         raise AudioFileError(f"bit_depth {bit_depth!r}: use one of {sorted(SUBTYPES)}")
     check_finite(audio, str(path))
     p = Path(path)
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.part")
+    a = np.atleast_2d(audio)
     try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        a = np.atleast_2d(audio)
-        with sf.SoundFile(str(tmp), "w", int(sample_rate), a.shape[0], SUBTYPES[bit_depth], format="WAV") as f:
-            for start in range(0, a.shape[1], 1 << 16):  # interleaved a block at a time, not all at once
-                f.write(np.ascontiguousarray(a[:, start : start + (1 << 16)].T))
-        os.replace(tmp, p)
+        with files.atomic_path(p) as tmp:
+            with sf.SoundFile(str(tmp), "w", int(sample_rate), a.shape[0], SUBTYPES[bit_depth], format="WAV") as f:
+                for start in range(0, a.shape[1], 1 << 16):  # interleaved a block at a time, not all at once
+                    f.write(np.ascontiguousarray(a[:, start : start + (1 << 16)].T))
     except (OSError, sf.LibsndfileError) as e:
-        tmp.unlink(missing_ok=True)
-        raise AudioFileError(f"{p}: cannot write: {e}") from None
+        raise AudioFileError(f"{str(p)[:200]}: cannot write: {e}") from None
     return p

@@ -57,16 +57,6 @@ def mixbridge_genre_presets() -> dict[str, dict[str, Any]]:
     """Return genre presets by name (the mixing settings of each genre)."""
 
 
-@hookspec(firstresult=True)
-def mixbridge_render_finished(session: Any, report: dict[str, Any], output: str) -> str | None:
-    """Record a finished render (its session, report and output path); return its render id."""
-
-
-@hookspec(firstresult=True)
-def mixbridge_recommend(genre: str, user: str | None, audio: str | None) -> dict[str, Any] | None:
-    """Recommend mixing settings ({"config": {plugin: {param: value}}, ...}) or None to pass."""
-
-
 SERVICES = {
     "analysis": "spectral_features(audio, sr), masking(vocals, music, sr), band energies (plugins.analysis)",
     "reference": "analyse(audio, sr), match(...): reference-track matching (plugins.reference)",
@@ -74,6 +64,7 @@ SERVICES = {
     "voice": "enhance_voice(audio, sr, ...) -> (audio, report): the voice stage (plugins.voice)",
     "metrics": "calculate_all_metrics(reference, processed, sr), dnsmos, pesq, stoi (plugins.metrics)",
     "vocoder": "find_vocos_weights(), random_vocos_dir(), VOCOS_ENV: neural vocoder loading (plugins.vocoder)",
+    "memory": "the process's MemoryService (memory.recorder); None when ENABLE_MEMORY_LEARNING=false",
 }
 """The services the application asks the host for by name, and what each provides."""
 

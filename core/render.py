@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from core import audio_io, loudness
+from core import audio_io, files, loudness
 from core.chain import Chain
 from core.errors import MixbridgeError, SessionError
 from core.host import PluginHost
@@ -297,5 +297,5 @@ def write_outputs(result: RenderResult, output: str | Path, bit_depth: str = "24
     result.output = out
     result.report["output"] = str(out)
     result.report["report"] = str(out.with_suffix(".json"))
-    out.with_suffix(".json").write_text(json.dumps(result.report, indent=2, default=float) + "\n")
+    files.write_text(out.with_suffix(".json"), json.dumps(result.report, indent=2, default=float) + "\n")
     return out

@@ -34,7 +34,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.errors import SessionError
+from core.errors import SessionError, UnknownGenreError
+from core.genres import resolve as resolve_genre
 from core.specs import check_slot_specs, slot_labels
 
 KEYS = {"session", "tracks", "master", "output"}
@@ -122,7 +123,10 @@ class Session:
         s.sample_rate = _typed(head, "sample_rate", int, s.sample_rate, where + ": session")
         if s.sample_rate not in RATES:
             raise SessionError(f"{where}: session.sample_rate = {s.sample_rate}: use one of {RATES}")
-        s.genre = _typed(head, "genre", str, s.genre, where + ": session")
+        try:
+            s.genre = resolve_genre(_typed(head, "genre", str, s.genre, where + ": session"))
+        except UnknownGenreError as e:
+            raise SessionError(f"{where}: session.genre: {e}") from None
         s.key = _typed(head, "key", str, s.key, where + ": session")
         s.bpm = float(_typed(head, "bpm", (int, float), s.bpm, where + ": session"))
         if not 20 <= s.bpm <= 300:
@@ -191,7 +195,7 @@ class Session:
         _table(out, f"{where}: [output]")
         _keys(out, OUTPUT_KEYS, f"{where}: [output]")
         s.output_path = _typed(out, "path", str, f"{s.name}.wav", f"{where}: output")
-        s.bit_depth = str(_typed(out, "bit_depth", (str, int), "24", f"{where}: output"))
+        s.bit_depth = _typed(out, "bit_depth", str, "24", f"{where}: output")
         if s.bit_depth not in ("16", "24", "float"):
             raise SessionError(f"{where}: output.bit_depth = {s.bit_depth!r}: use '16', '24' or 'float'")
         return s
@@ -225,10 +229,9 @@ class Session:
         """Write the session as TOML."""
         import tomli_w
 
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(tomli_w.dumps(self.to_dict()))
-        return p
+        from core import files
+
+        return files.write_text(path, tomli_w.dumps(self.to_dict()))
 
     def inline_chains(self, chains: Mapping[str, list[dict[str, Any]]]) -> None:
         """Replace named chains by copies of their slot tables, so settings can be applied per session."""
@@ -244,6 +247,14 @@ class Session:
         """Each inline chain's slot tables by chain name: track names, then ``master``."""
         out = {t.name: t.processors for t in self.tracks}
         out["master"] = self.master.processors
+        return out
+
+    def settings(self) -> dict[str, Any]:
+        """Every inline slot's parameters as :data:`core.keys.Settings` (what memory stores for a render)."""
+        out: dict[str, Any] = {}
+        for name, specs in self.chains().items():
+            for label, spec in zip(slot_labels(specs), specs, strict=True):
+                out |= {f"{name}/{label}/{k}": v for k, v in spec.get("params", {}).items()}
         return out
 
     def apply_settings(self, settings: Mapping[str, Any]) -> tuple[list[str], list[str]]:

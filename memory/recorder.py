@@ -1,4 +1,4 @@
-"""The memory service as a plugin: renders are recorded and recommendations offered through hooks.
+"""The memory service as a plugin: the application reaches it as ``host.service("memory")``.
 
 Listed in plugins.toml like any plugin; switched off by ENABLE_MEMORY_LEARNING=false.
 A memory failure never fails a render: it is logged and the render goes on.
@@ -34,35 +34,12 @@ def service() -> Any:
     return _services[key]
 
 
-def _session_config(session: Any) -> dict[str, dict[str, float]]:
-    config: dict[str, dict[str, float]] = {}
-    for t in [*session.tracks, session.master]:
-        for slot in getattr(t, "processors", []):
-            config.setdefault(slot["plugin"], {}).update(
-                {k: v for k, v in slot.get("params", {}).items() if isinstance(v, (int, float))})
-    return config
-
-
 @hookimpl
-def mixbridge_render_finished(session: Any, report: dict[str, Any], output: str) -> str | None:
-    if not EnhancementSettings.from_env().enable_memory_learning:
+def mixbridge_service(name: str) -> Any:
+    """The ``memory`` service: this process's MemoryService, or None when learning is switched off."""
+    if name != "memory" or not EnhancementSettings.from_env().enable_memory_learning:
         return None
-    try:
-        return str(service().record_render(report, _session_config(session), user=local_user(), genre=session.genre))
-    except Exception as e:  # noqa: BLE001 - memory is optional for a render
-        log.warning("render not recorded in memory: %s: %s", type(e).__name__, e)
-        return None
-
-
-@hookimpl
-def mixbridge_recommend(genre: str, user: str | None, audio: str | None) -> dict[str, Any] | None:
-    if not EnhancementSettings.from_env().enable_memory_learning:
-        return None
-    try:
-        return dict(service().get_mixing_recommendations(user or local_user(), genre, audio))
-    except Exception as e:  # noqa: BLE001
-        log.warning("no recommendation from memory: %s: %s", type(e).__name__, e)
-        return None
+    return service()
 
 
 @hookimpl

@@ -17,6 +17,7 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
+from core import files
 from core.errors import MemoryServiceError, NotFoundError, ParameterError, PermissionDeniedError
 from core.settings import EnhancementSettings
 from memory import learning
@@ -298,7 +299,7 @@ class MemoryService:
                 return [{c: getattr(r, c) for c in cols} for r in s.scalars(select(model))]
 
         data = {m.__tablename__: rows(m) for m in (User, Song, MixingConfiguration, Render, MixingFeedback)}
-        Path(path).write_text(json.dumps(data, default=str, indent=1))
+        files.write_text(path, json.dumps(data, default=str, indent=1))
         return {k: len(v) for k, v in data.items()}
 
     def import_(self, path: str | Path) -> dict[str, int]:
