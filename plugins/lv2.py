@@ -123,7 +123,7 @@ class LV2Processor(Processor):
     """
 
     name = "lv2"
-    realtime = False  # until ``at`` names a plugin
+    kernel = lv2_kernel
     location_key = "uri"
     plugin_name: ClassVar[str] = ""
     ports: ClassVar[tuple[Port, ...]] = ()
@@ -147,7 +147,7 @@ class LV2Processor(Processor):
             raise PluginLoadError(location, f"has ports mixbridge does not host (atom/event): {', '.join(bad)}")
         params = tuple(_param(p) for p in ports if p.kind == "control" and p.is_input)
         sub = type("LV2Plugin", (LV2Processor,), {
-            "realtime": True, "kernel": lv2_kernel, "location": location, "plugin_name": name,
+            "location": location, "plugin_name": name,
             "ports": tuple(ports), "params": params,
             "__doc__": f"LV2 {name} ({location}).",
         })
