@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "app.generate_cli",
     "app.voice_cli",
     "app.song_cli",
+    "app.bench_external",
 )
 
 

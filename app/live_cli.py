@@ -21,6 +21,8 @@ def mixbridge_commands(sub: Any, bench: Any) -> None:
 
     p = sub.add_parser("latency", help="measure the round trip between two devices with a test signal")
     stream_args(p)
+    p.add_argument("--loop", choices=("self", "device"), default="self",
+                   help="on JACK: patch our output into our input (self), or leave it to a cable (device)")
     p.set_defaults(func=cmd_latency)
 
     p = bench.add_parser("rt", help="live vocal chain through the compiled callback, against pedalboard")
@@ -109,12 +111,11 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 
 def cmd_latency(args: argparse.Namespace) -> int:
-    from rt.latency import measure_round_trip
+    from rt.latency import measure_round_trip, report_lines
 
-    r = measure_round_trip(args.input, args.output, args.host_api, args.rate, args.blocksize, args.channels)
-    print(f"round trip: {r['samples']} samples = {r['ms']:.2f} ms at {args.rate} Hz "
-          f"(correlation peak {r['confidence']:.2f})")
-    print(f"enter {r['samples']} samples ({r['ms']:.2f} ms) as the DAW's recording offset / latency compensation")
+    r = measure_round_trip(args.input, args.output, args.host_api, args.rate, args.blocksize, args.channels,
+                           loop=args.loop)
+    print("\n".join(report_lines(r, args.rate)))
     return 0
 
 

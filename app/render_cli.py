@@ -138,6 +138,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         "processors": [cls().describe() | {"plugin": host.origin[n]} for n, cls in sorted(host.processors.items())],
         "chains": sorted(host.config.chains),
         "failures": host.failures,
+        "external": host.service("external").discover() if "plugins.external" in host.origin.values() else {},
     }
     if args.json:
         print(json.dumps(listing, indent=2))
@@ -160,6 +161,10 @@ def cmd_plugins(args: argparse.Namespace) -> int:
             table.add_row(p["id"], *(f"{v:g}" if isinstance(v, float) else str(v) for v in rng), p["unit"], p["scale"])
         console.print(table)
     console.print(f"chains: {', '.join(listing['chains']) or 'none'}")
+    ext = listing["external"]
+    if ext:
+        console.print(f"third-party plugins here: {len(ext.get('lv2', []))} LV2, {len(ext.get('vst3', []))} VST3, "
+                      f"{len(ext.get('au', []))} AU (`--json` lists them; use plugin = \"lv2\" with uri = ...)")
     for name, reason in listing["failures"].items():
         console.print(f"[red]failed[/red] {name}: {reason}")
     return 0

@@ -20,6 +20,9 @@ CROSSFADE_MS = 10.0
 Change = tuple[np.ndarray, int, float]
 """One parameter change for the audio thread: (target array, index, new value)."""
 
+# a third-party plugin's parameter of one of these names is renamed: the slot owns the OSC name
+SLOT_OWNED = {"bypass": "plugin_bypass", "mix": "plugin_mix"}
+
 # ctrl layout per slot: [bypass target 0/1, mix target 0..1, current wet gain, glide coef]
 BYPASS, MIX, WET, COEF = 0, 1, 2, 3
 
@@ -147,7 +150,7 @@ class Slot:
         mix_kernel(audio, dry, self.ring, self.pos, self.ctrl)
 
     def describe(self) -> dict[str, object]:
-        return {
+        d: dict[str, object] = {
             "label": self.label,
             "plugin": self.processor.name,
             "bypass": self.bypass,
@@ -155,6 +158,9 @@ class Slot:
             "sidechain": self.sidechain,
             "params": self.processor.values(),
         }
+        if self.processor.location_key:
+            d[self.processor.location_key] = self.processor.location
+        return d
 
 
 class Chain:

@@ -177,9 +177,20 @@ class PluginHost:
             hint = f"; {name} failed to load: {self.failures[name]}" if name in self.failures else ""
             raise UnknownProcessorError(f"unknown plugin {name!r} (available: {known}){hint}") from None
 
-    def create(self, name: str, **params: Any) -> Processor:
-        """A new processor instance; unknown names and bad values raise specific errors."""
-        return self.processor_class(name)(**params)
+    def create(self, name: str, location: str | None = None, **params: Any) -> Processor:
+        """A new processor instance; unknown names and bad values raise specific errors.
+
+        ``location`` is the path or URI of the third-party plugin a processor such
+        as ``vst3`` or ``lv2`` loads (its slot table's ``path`` or ``uri``).
+        """
+        cls = self.processor_class(name)
+        if cls.location_key:
+            if location is None:
+                raise ParameterError(f"plugin {name!r} needs {cls.location_key} = ... (the plugin to load)")
+            cls = cls.at(location)
+        elif location is not None:
+            raise ParameterError(f"plugin {name!r} takes no path or uri")
+        return cls(**params)
 
     def build_chain(self, specs: Sequence[Mapping[str, Any]], name: str, where: str = "") -> Chain:
         """A Chain from slot tables; errors name the slot and key (``where``)."""
@@ -189,7 +200,7 @@ class PluginHost:
         for i, (spec, label) in enumerate(zip(specs, slot_labels(list(specs)), strict=True)):
             at = f"{where}[{i}]"
             try:
-                proc = self.create(spec["plugin"], **spec.get("params", {}))
+                proc = self.create(spec["plugin"], spec.get("path", spec.get("uri")), **spec.get("params", {}))
                 slot = Slot(
                     proc,
                     label=label,
@@ -198,7 +209,7 @@ class PluginHost:
                     sidechain=spec.get("sidechain"),
                 )
                 chain.append(slot)
-            except (ParameterError, UnknownProcessorError) as e:
+            except (ParameterError, UnknownProcessorError, PluginLoadError) as e:
                 raise SessionError(f"{at}: {e}") from e
         return chain
 

@@ -39,6 +39,8 @@ class Processor:
     whole_track: ClassVar[bool] = False  # offline stages that must see a whole track in one call
     accepts_sidechain: ClassVar[bool] = False
     kernel: ClassVar[Callable[..., None] | None] = None
+    location_key: ClassVar[str] = ""  # "path" or "uri": the slot key naming a third-party plugin
+    location: ClassVar[str] = ""  # that path or uri, once :meth:`at` has specialised the class
 
     def __init__(self, **values: Any) -> None:
         self._index = {p.name: i for i, p in enumerate(self.params)}
@@ -53,6 +55,14 @@ class Processor:
         self._no_sidechain = np.zeros((1, 0), dtype=np.float32)
         for key, value in values.items():
             self.set(key, value)
+
+    @classmethod
+    def at(cls, location: str) -> type[Processor]:
+        """The class for the third-party plugin at ``location``, its params read from the plugin.
+
+        Only processors with a ``location_key`` (plugins/external.py) override this.
+        """
+        raise ParameterError(f"{cls.name}: takes no path or uri")
 
     # -- parameters -----------------------------------------------------
     def param(self, name: str) -> Param:

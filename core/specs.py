@@ -6,7 +6,8 @@ from typing import Any
 
 from core.errors import SessionError
 
-SLOT_KEYS = {"plugin", "label", "bypass", "mix", "sidechain", "params"}
+SLOT_KEYS = {"plugin", "label", "bypass", "mix", "sidechain", "params", "path", "uri"}
+"""``path`` (a VST3/AU file) or ``uri`` (an LV2 plugin) names the third-party plugin a slot loads."""
 
 
 def expect(value: Any, typ: type | tuple[type, ...], where: str) -> None:
@@ -16,7 +17,7 @@ def expect(value: Any, typ: type | tuple[type, ...], where: str) -> None:
 
 
 def check_slot_specs(slots: Any, where: str) -> None:
-    """Check the shape of a list of slot tables (plugin, label, bypass, mix, sidechain, params)."""
+    """Check the shape of a list of slot tables (plugin, label, bypass, mix, sidechain, params, path/uri)."""
     if not isinstance(slots, list):
         raise SessionError(f"{where}: expected a list of processor tables")
     for i, spec in enumerate(slots):
@@ -31,9 +32,11 @@ def check_slot_specs(slots: Any, where: str) -> None:
         expect(spec.get("params", {}), dict, f"{at}.params")
         expect(spec.get("bypass", False), bool, f"{at}.bypass")
         expect(spec.get("mix", 1.0), (int, float), f"{at}.mix")
-        for key in ("label", "sidechain"):
+        for key in ("label", "sidechain", "path", "uri"):
             if key in spec:
                 expect(spec[key], str, f"{at}.{key}")
+        if "path" in spec and "uri" in spec:
+            raise SessionError(f"{at}: give 'path' or 'uri', not both")
 
 
 def slot_labels(slots: list[dict[str, Any]]) -> list[str]:

@@ -12,8 +12,8 @@ pedalboard fixed blocks of :data:`BLOCK` frames through a FIFO and reports that
 as its latency. Parameters are handed to pedalboard at the start of each of
 those blocks, unsmoothed (pedalboard smooths its own).
 
-External plugins have declared ranges: :func:`load_plugin` reads them from the
-plugin itself.
+VST3/AU plugins have declared ranges: :func:`plugin_class` reads them from the
+plugin itself (plugins/external.py puts them in sessions and chains).
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from core.errors import ModelUnavailableError
+from core.chain import SLOT_OWNED
+from core.errors import PluginLoadError
 from core.hookspecs import hookimpl
 from core.params import Param
 from core.processor import Processor
@@ -84,6 +85,7 @@ class PedalboardProcessor(Processor):
 
     realtime = False
     factory: ClassVar[Any] = None
+    attributes: ClassVar[dict[str, str]] = {}  # our param name -> the plugin's attribute, where they differ
 
     def __init__(self, **values: Any) -> None:
         self.plugin = type(self).factory()
@@ -106,7 +108,8 @@ class PedalboardProcessor(Processor):
         changed = self.targets != self._applied
         if changed.any():
             for i in np.flatnonzero(changed):
-                setattr(self.plugin, self.params[i].name, float(self.targets[i]))
+                name = self.params[i].name
+                setattr(self.plugin, self.attributes.get(name, name), float(self.targets[i]))
             self._applied[:] = self.targets
 
     def after_reset(self) -> None:
@@ -153,12 +156,15 @@ def _wrap(name: str, class_name: str) -> type[PedalboardProcessor]:
                 {"name": name, "params": tuple(params), "factory": cls, "__doc__": doc})
 
 
-def load_plugin(path: str | Path, name: str | None = None) -> PedalboardProcessor:
-    """A VST3 or AU plugin file as an offline processor, parameters from its own declarations.
+
+
+def plugin_class(path: str | Path, name: str | None = None) -> type[PedalboardProcessor]:
+    """A VST3 or AU plugin file as an offline processor class, params from its own declarations.
 
     Every parameter the plugin reports with a numeric range becomes a ``Param``
-    (its current value as default); others are left at the plugin's value and
-    listed in ``skipped``.
+    (its current value as default; ``bypass``/``mix`` become ``plugin_bypass``/
+    ``plugin_mix``, those names being the slot's); others are left at the plugin's
+    value and listed in ``skipped``. Each instance loads its own copy of the plugin.
 
     Parameters
     ----------
@@ -169,37 +175,49 @@ def load_plugin(path: str | Path, name: str | None = None) -> PedalboardProcesso
 
     Raises
     ------
-    ModelUnavailableError
+    PluginLoadError
         The file is missing or pedalboard cannot load it.
 
     Examples
     --------
-    >>> synth = load_plugin("/usr/lib/vst3/Dexed.vst3")   # doctest: +SKIP
+    >>> Dexed = plugin_class("/usr/lib/vst3/Dexed.vst3")   # doctest: +SKIP
     """
     import pedalboard
 
-    p = Path(path)
+    p = Path(path).expanduser()
     if not p.exists():
-        raise ModelUnavailableError(f"plugin file {str(p)!r} does not exist")
+        raise PluginLoadError(str(p), "the plugin file does not exist")
     try:
         plugin = pedalboard.load_plugin(str(p))
     except Exception as e:  # noqa: BLE001 - pedalboard raises plain exceptions of several kinds
-        raise ModelUnavailableError(f"pedalboard cannot load {str(p)!r}: {e}") from e
-    params, skipped = [], []
+        raise PluginLoadError(str(p), f"pedalboard cannot load it: {e}") from e
+    params, skipped, attrs = [], [], {}
     for pname, prm in plugin.parameters.items():
         lo, hi, _ = prm.range
         value = getattr(plugin, pname)
         if isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and hi > lo and \
                 isinstance(value, (int, float)):
-            params.append(Param(pname, float(value), float(lo), float(hi), unit=prm.label or "",
+            ours = SLOT_OWNED.get(pname, pname)
+            attrs[ours] = pname
+            params.append(Param(ours, float(value), float(lo), float(hi), unit=prm.label or "",
                                 smoothing_ms=0.0, doc=f"{p.stem}: {prm.name}"))
         else:
             skipped.append(pname)
-    cls = type(p.stem, (PedalboardProcessor,), {
-        "name": name or f"pb_{p.stem.lower()}", "params": tuple(params),
-        "factory": staticmethod(lambda: plugin), "skipped": tuple(skipped),
+    first = [plugin]
+
+    def factory() -> Any:
+        return first.pop() if first else pedalboard.load_plugin(str(p))
+
+    return type(p.stem, (PedalboardProcessor,), {
+        "name": name or f"pb_{p.stem.lower()}", "params": tuple(params), "attributes": attrs,
+        "factory": staticmethod(factory), "skipped": tuple(skipped),
+        "__doc__": f"{p.stem} through pedalboard (offline only).",
     })
-    return cls()
+
+
+def load_plugin(path: str | Path, name: str | None = None) -> PedalboardProcessor:
+    """A VST3 or AU plugin file as an offline processor instance (see :func:`plugin_class`)."""
+    return plugin_class(path, name)()
 
 
 @hookimpl

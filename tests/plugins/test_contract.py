@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from core.errors import PluginLoadError
 from core.host import PluginHost, PluginsConfig
 from core.processor import Processor
 from tests.conftest import ROOT
@@ -26,10 +27,25 @@ def _classes() -> dict[str, type[Processor]]:
     return PluginHost(cfg).processors
 
 
+# Third-party plugin processors (vst3, lv2...) need a plugin to load: the contract runs on real
+# Debian LV2 plugins (swh-lv2) instead, a gain and a parametric EQ, one instance per channel.
+LV2_SUBJECTS = ("http://plugin.org.uk/swh-plugins/amp", "http://plugin.org.uk/swh-plugins/singlePara")
+
+
+def _lv2_installed(uri: str) -> bool:
+    from plugins.lilv import lilv
+
+    try:
+        return bool(lilv().plugin(uri))
+    except PluginLoadError:
+        return False
+
+
 # Offline stages that analyse a whole track at once (pitch tracking, vocoder chunking):
 # block-by-block identities do not apply; test_offline_processor_... checks them instead.
 def _names() -> list[str]:
-    return sorted(n for n, c in _classes().items() if not c.whole_track)
+    names = sorted(n for n, c in _classes().items() if not c.whole_track and not c.location_key)
+    return names + [f"lv2 {uri}" for uri in LV2_SUBJECTS if _lv2_installed(uri)]
 
 
 def _offline_names() -> list[str]:
@@ -42,7 +58,8 @@ def _sidechain_names() -> list[str]:
 
 @pytest.fixture(params=_names())
 def proc(request: pytest.FixtureRequest, host: PluginHost) -> Processor:
-    p = host.create(request.param)
+    name, _, location = request.param.partition(" ")
+    p = host.create(name, location or None)
     p.prepare(SR, MAX_BLOCK, CHANNELS)
     return p
 
@@ -108,14 +125,14 @@ def _extremes(p: Processor) -> list[dict[str, float]]:
 def test_params_at_min_max_default_stay_finite(proc: Processor, host: PluginHost) -> None:
     x = _signal(1024, level=0.5)
     for values in _extremes(proc):
-        p = host.create(proc.name, **values)
+        p = host.create(proc.name, proc.location or None, **values)
         p.prepare(SR, MAX_BLOCK, CHANNELS)
         y = _run(p, x)
         assert np.all(np.isfinite(y)), f"{proc.name} with {values} produced non-finite output"
 
 
 def test_mono_runs_and_chunks_like_whole(proc: Processor, host: PluginHost) -> None:
-    p = host.create(proc.name)
+    p = host.create(proc.name, proc.location or None)
     p.prepare(SR, MAX_BLOCK, 1)
     x = _signal()[:1].copy()
     whole = _run(p, x)

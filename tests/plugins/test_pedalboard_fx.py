@@ -9,7 +9,7 @@ import pedalboard
 import pytest
 
 from core.chain import Chain
-from core.errors import ModelUnavailableError, RealtimeError
+from core.errors import PluginLoadError, RealtimeError
 from core.host import PluginHost
 from plugins.pedalboard_fx import BLOCK, EFFECTS, RANGES, load_plugin
 
@@ -74,9 +74,9 @@ def test_live_chain_refuses_offline_wrappers(host: PluginHost) -> None:
 
 
 def test_load_plugin_errors_name_the_file(tmp_path: Path) -> None:
-    with pytest.raises(ModelUnavailableError, match="does not exist"):
+    with pytest.raises(PluginLoadError, match="missing.vst3.*does not exist"):
         load_plugin(tmp_path / "missing.vst3")
     junk = tmp_path / "junk.vst3"
     junk.write_text("not a plugin")
-    with pytest.raises(ModelUnavailableError, match="junk.vst3"):
+    with pytest.raises(PluginLoadError, match="junk.vst3"):
         load_plugin(junk)
