@@ -46,14 +46,15 @@ def mixbridge_commands(sub: Any, bench: Any) -> None:
 
 
 def _vocals(args: argparse.Namespace) -> int:
+    from app.loading import load_host
     from core.audio_io import write
-    from plugins.generators.instrumental import progression
-    from plugins.generators.singer import sing
+
+    gen = load_host().service("generators")
 
     lyrics = args.lyrics
     if lyrics and Path(lyrics).is_file():
         lyrics = Path(lyrics).read_text()
-    take = sing(
+    take = gen.sing(
         lyrics,
         args.key,
         args.bpm,
@@ -62,7 +63,7 @@ def _vocals(args: argparse.Namespace) -> int:
         seed=args.seed,
         drift_cents=args.drift_cents,
         vibrato_cents=args.vibrato_cents,
-        progression=progression(args.genre, args.key) if args.genre else None,
+        progression=gen.progression(args.genre, args.key) if args.genre else None,
     )
     path = write(args.output, take.audio, args.sample_rate, "float")
     notes = [{"midi": n.midi, "start_s": n.start_s, "dur_s": n.dur_s, "vowel": n.vowel} for n in take.notes]
@@ -72,9 +73,10 @@ def _vocals(args: argparse.Namespace) -> int:
 
 
 def _music(args: argparse.Namespace) -> int:
+    from app.loading import load_host
     from core.audio_io import write
-    from plugins.generators.instrumental import generate
 
+    generate = load_host().service("generators").generate
     audio = generate(args.genre, args.key, args.bpm, args.duration, args.sample_rate, args.seed)
     print(write(args.output, audio, args.sample_rate, "float"))
     return 0
@@ -83,8 +85,10 @@ def _music(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     import time
 
-    from plugins.generators.instrumental import STYLES, generate
-    from plugins.generators.singer import sing
+    from app.loading import load_host
+
+    gen = load_host().service("generators")
+    sing, generate, STYLES = gen.sing, gen.generate, gen.STYLES
 
     def timed(label: str, fn: Any) -> None:
         t = time.perf_counter()

@@ -124,6 +124,7 @@ def cmd_bench_mix(args: argparse.Namespace) -> int:
     import tempfile
 
     from core import audio_io
+    from core.host import PluginHost
 
     sr = args.sample_rate
     with tempfile.TemporaryDirectory() as tmp:
@@ -140,7 +141,7 @@ def cmd_bench_mix(args: argparse.Namespace) -> int:
             print(proc.stderr, file=sys.stderr)
             return 1
         rep = json.loads(proc.stdout)
-        pb = _pedalboard_ratio(sr, args.seconds)
+        pb = _pedalboard_ratio(sr, args.seconds, PluginHost.from_toml())
     total = rep["total_s"]
     print(f"mix of a {args.seconds:g} s song at {sr} Hz (mono vocal, stereo music), genre "
           f"{rep['genre']['name']} ({rep['genre']['source']}):")
@@ -184,19 +185,16 @@ def _bench_child(folder: Path, sr: int) -> None:
     }, default=float))
 
 
-def _pedalboard_ratio(sr: int, seconds: float) -> dict[str, tuple[float, float]]:
+def _pedalboard_ratio(sr: int, seconds: float, host: Any) -> dict[str, tuple[float, float]]:
     """Our reverb and delay against pedalboard's on the same stereo noise, 512-frame blocks."""
     import numpy as np
     import pedalboard
 
-    from plugins.delay import Delay
-    from plugins.reverb import Reverb
-
     x = (np.random.default_rng(0).standard_normal((2, int(seconds * sr))) * 0.1).astype(np.float32)
     out = {}
     for name, ours, theirs in (
-        ("reverb", Reverb(room_size=0.7), pedalboard.Reverb(room_size=0.7)),
-        ("delay", Delay(time_ms=300.0, feedback=0.4), pedalboard.Delay(delay_seconds=0.3, feedback=0.4)),
+        ("reverb", host.create("reverb", room_size=0.7), pedalboard.Reverb(room_size=0.7)),
+        ("delay", host.create("delay", time_ms=300.0, feedback=0.4), pedalboard.Delay(delay_seconds=0.3, feedback=0.4)),
     ):
         ours.prepare(sr, 512, 2)
         y = x.copy()

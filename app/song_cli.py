@@ -78,16 +78,18 @@ def bench_song(duration: float, clients: int, requests: int) -> dict[str, Any]:
     speed, not its sound), so both figures are on record. Each run is a fresh
     process, so that its peak memory is its own.
     """
+    from core.host import PluginHost
     from core.settings import EnhancementSettings
-    from plugins.vocoder import find_vocos_weights, random_vocos_dir
+
+    vocoder = PluginHost.from_toml().service("vocoder")
 
     out: dict[str, Any] = {"duration_s": duration, "runs": []}
     settings = replace(EnhancementSettings.from_env(), enable_caching=False)  # measure the work, not the cache
     with tempfile.TemporaryDirectory(prefix="mixbridge-bench-song-") as tmp:
         root = Path(tmp)
         out["runs"].append(_song_run_fresh(root / "installed", duration))
-        if find_vocos_weights()[0] is None:
-            vocos = random_vocos_dir(root / "vocos-random")
+        if vocoder.find_vocos_weights()[0] is None:
+            vocos = vocoder.random_vocos_dir(root / "vocos-random")
             out["runs"].append(_song_run_fresh(root / "vocos", duration, vocos))
             out["runs"][-1]["note"] = "Vocos architecture with random weights: speed only"
         out["voice_api"] = bench_voice_api(root, settings, clients, requests)
@@ -100,11 +102,11 @@ def _song_run_fresh(root: Path, duration: float, vocos_dir: Path | None = None) 
     import subprocess
     import sys
 
-    from plugins.vocoder import VOCOS_ENV
+    from core.host import PluginHost
 
     env = {**os.environ, "ENABLE_CACHING": "false"}
     if vocos_dir is not None:
-        env[VOCOS_ENV] = str(vocos_dir)
+        env[PluginHost.from_toml().service("vocoder").VOCOS_ENV] = str(vocos_dir)
     proc = subprocess.run([sys.executable, "-m", "app.song_cli", str(root), str(duration)],
                           env=env, capture_output=True, text=True, check=False)
     if proc.returncode != 0:

@@ -64,6 +64,7 @@ SERVICES = {
     "voice": "enhance_voice(audio, sr, ...) -> (audio, report): the voice stage (plugins.voice)",
     "metrics": "calculate_all_metrics(reference, processed, sr), dnsmos, pesq, stoi (plugins.metrics)",
     "vocoder": "find_vocos_weights(), random_vocos_dir(), VOCOS_ENV: neural vocoder loading (plugins.vocoder)",
+    "generators": "sing(...), generate(...), progression(...), STYLES: the synthetic singer and instrumental",
     "external": "discover(): the VST3, AU and LV2 plugins installed here (plugins.external)",
     "memory": "the process's MemoryService (memory.recorder); None when ENABLE_MEMORY_LEARNING=false",
 }

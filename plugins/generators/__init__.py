@@ -14,6 +14,19 @@ from core.hookspecs import hookimpl
 
 
 @hookimpl
+def mixbridge_service(name: str) -> object:
+    """The ``generators`` service: sing, progression, generate and the STYLES (every option the hooks hide)."""
+    if name != "generators":
+        return None
+    from types import SimpleNamespace
+
+    from plugins.generators.instrumental import STYLES, generate, progression
+    from plugins.generators.singer import sing
+
+    return SimpleNamespace(sing=sing, generate=generate, progression=progression, STYLES=STYLES)
+
+
+@hookimpl
 def mixbridge_generate_vocals(lyrics: str, key: str, bpm: float, duration: float, sample_rate: int) -> np.ndarray:
     """Sing ``lyrics`` in ``key``, float32 (1, frames), for any ``style``.
 
