@@ -27,8 +27,12 @@ def test_tree_over_http_and_listen_over_websocket(host: PluginHost, tmp_path: Pa
         thr = comp["CONTENTS"]["threshold_db"]
         p = ctl.resolve(THR).param
         assert thr == {"FULL_PATH": THR, "TYPE": "f", "ACCESS": 3, "VALUE": [-20.0],
-                       "RANGE": [{"MIN": p.min, "MAX": p.max}], "UNIT": ["dB"], "DESCRIPTION": p.doc}
-        assert comp["CONTENTS"]["bypass"]["TYPE"] == "i"
+                       "RANGE": [{"MIN": p.min, "MAX": p.max}], "UNIT": ["dB"], "DESCRIPTION": p.doc, "SCALE": "lin"}
+        assert (comp["CONTENTS"]["bypass"]["TYPE"], comp["CONTENTS"]["bypass"]["SCALE"]) == ("i", "toggle")
+        eq = root["CONTENTS"]["mixbridge"]["CONTENTS"]["vocal"]["CONTENTS"]["eq"]["CONTENTS"]
+        assert (eq["b1_freq_hz"]["SCALE"], eq["b1_type"]["SCALE"]) == ("log", "choice")
+        assert eq["b1_type"]["CHOICES"] == list(ctl.resolve("/mixbridge/vocal/eq/b1_type").param.choices)
+        assert eq["b1_type"]["RANGE"] == [{"VALS": list(range(len(eq["b1_type"]["CHOICES"])))}]
         leaves = [t.address for t in ctl.targets()]
         assert all(httpx.get(base + a).json()["FULL_PATH"] == a for a in leaves[:5])
         assert httpx.get(base + THR + "?VALUE").json() == {"VALUE": [-20.0]}
