@@ -176,11 +176,10 @@ class WebServer:
         if len(self._clients) >= MAX_CLIENTS:
             await ws.close(1013, f"too many pages open (at most {MAX_CLIENTS})")
             return
-        peer = "{}:{}".format(*ws.remote_address[:2])
-        client = _Client(ws, peer, values={t.address: t.value() for t in self.controller.targets()},
-                         presets=self.controller.list_presets())
+        client = _Client(ws, "{}:{}".format(*ws.remote_address[:2]), presets=self.controller.list_presets())
+        self._clients[ws] = client  # first, so that no change made while the page opens is missed
+        client.values = {t.address: t.value() for t in self.controller.targets()}
         client.wake.set()
-        self._clients[ws] = client
         sender = asyncio.create_task(self._sender(client))
         try:
             async for frame in ws:
@@ -188,7 +187,7 @@ class WebServer:
                 if reply is not None:
                     await ws.send(json.dumps(reply))
         except Exception as e:  # noqa: BLE001 - a dropped or oversized connection ends this page only
-            log.info("web client %s: %s", peer, e)
+            log.info("web client %s: %s", client.peer, e)
         finally:
             del self._clients[ws]
             sender.cancel()

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import httpx
+import pytest
 from pythonosc.osc_message import OscMessage
 from websockets.sync.client import connect
 
@@ -42,10 +43,19 @@ def test_tree_over_http_and_listen_over_websocket(host: PluginHost, tmp_path: Pa
         with connect(f"ws://127.0.0.1:{q.port}/") as ws:
             ws.send(json.dumps({"COMMAND": "LISTEN", "DATA": THR}))
             ws.send(b"not osc")  # ignored, the session goes on
-            ws.ping().wait(2)  # the LISTEN has been handled once the pong is back
             ctl.set("/mixbridge/vocal/eq/b3_gain_db", 1.0)  # not listened to
-            ctl.set(THR, -31.5, source="midi")
-            msg = OscMessage(ws.recv(timeout=2))
+            # LISTEN has no reply (a pong only says the frame arrived, not that it was handled):
+            # set again until the server has taken it
+            for _ in range(40):
+                ctl.set(THR, -31.5, source="midi")
+                try:
+                    frame = ws.recv(timeout=0.05)
+                    break
+                except TimeoutError:
+                    continue
+            else:
+                pytest.fail("no feedback for a LISTENed address within 2 s")
+            msg = OscMessage(frame)
             assert (msg.address, list(msg.params)) == (THR, [-31.5])
         assert httpx.get(base + THR + "?VALUE").json() == {"VALUE": [-31.5]}
     finally:
