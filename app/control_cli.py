@@ -58,8 +58,8 @@ def _wait_forever() -> None:
         pass
 
 
-def serve_osc(ctl: Any, args: argparse.Namespace) -> Any:
-    """Start OSC (and OSCQuery when asked) for ``ctl``; returns the function that stops them."""
+def serve_osc(ctl: Any, args: argparse.Namespace, stats: Any = None) -> Any:
+    """Start OSC (and OSCQuery, the web page when asked) for ``ctl``; returns the function that stops them."""
     from bridge.osc import OSCServer
 
     srv = OSCServer(ctl, host=args.host, port=args.port, allow=args.allow, tcp_port=args.tcp_port).start()
@@ -69,11 +69,19 @@ def serve_osc(ctl: Any, args: argparse.Namespace) -> Any:
 
         query = OSCQueryServer(ctl, host=args.host, port=args.oscquery, osc_port=srv.port).start()
         print(f"OSCQuery on http://{args.host}:{query.port}/", flush=True)
+    web = None
+    if args.web is not None:
+        from bridge.web import serve_web
+
+        web = serve_web(ctl, args.host, args.web, stats=stats)
+        print(f"web surface on {web.url}", flush=True)
     tcp = f" and tcp://{srv.host}:{srv.tcp.port}" if srv.tcp is not None else ""
     print(f"OSC on udp://{srv.host}:{srv.port}{tcp} for {', '.join(ctl.chains)}; {len(ctl.targets())} addresses "
           "(send /mixbridge/list); Ctrl-C stops", flush=True)
 
     def stop() -> None:
+        if web is not None:
+            web.stop()
         if query is not None:
             query.stop()
         srv.stop()
@@ -89,7 +97,7 @@ def cmd_live(args: argparse.Namespace) -> int:
 
     def start(engine: Any) -> Any:
         ctl = _controller(args, host, {args.chain: engine.chain}, sink=engine)
-        return None if args.no_osc else serve_osc(ctl, args)
+        return None if args.no_osc else serve_osc(ctl, args, stats=engine.stats)
 
     return run_live(args, host, start)
 
@@ -268,6 +276,7 @@ def _osc_args(p: argparse.ArgumentParser, port: int) -> None:
     p.add_argument("--tcp-port", type=int, default=None,
                    help="also take OSC over TCP on this port (SLIP or size-prefixed framing)")
     p.add_argument("--oscquery", type=int, default=None, metavar="HTTP_PORT", help="also serve OSCQuery on this port")
+    p.add_argument("--web", type=int, default=None, metavar="PORT", help="also serve the web control page on this port")
 
 
 @hookimpl

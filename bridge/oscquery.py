@@ -25,15 +25,20 @@ from bridge.osc import build_message
 from core.errors import BridgeError, ParameterError
 
 log = logging.getLogger(__name__)
-ATTRIBUTES = ("FULL_PATH", "CONTENTS", "TYPE", "ACCESS", "VALUE", "RANGE", "UNIT", "DESCRIPTION")
+ATTRIBUTES = ("FULL_PATH", "CONTENTS", "TYPE", "ACCESS", "VALUE", "RANGE", "UNIT", "DESCRIPTION", "SCALE", "CHOICES")
 READ_WRITE = 3
 
 
 def leaf(t: Target) -> dict[str, Any]:
-    """One parameter as an OSCQuery node."""
+    """One parameter as an OSCQuery node.
+
+    Beside the proposal's attributes, ``SCALE`` ("lin", "log", "choice", or "toggle"
+    for bypass) tells a surface how to map a fader, and a choice has its names in
+    ``CHOICES`` (the values are their indices).
+    """
     p = t.param
     rng: dict[str, Any] = {"VALS": list(range(len(p.choices)))} if p.choices else {"MIN": p.min, "MAX": p.max}
-    return {
+    node = {
         "FULL_PATH": t.address,
         "TYPE": "i" if p is BYPASS_PARAM or p.choices else "f",
         "ACCESS": READ_WRITE,
@@ -41,7 +46,11 @@ def leaf(t: Target) -> dict[str, Any]:
         "RANGE": [rng],
         "UNIT": [p.unit],
         "DESCRIPTION": p.doc + (f" ({', '.join(p.choices)})" if p.choices else ""),
+        "SCALE": "toggle" if p is BYPASS_PARAM else p.scale,
     }
+    if p.choices:
+        node["CHOICES"] = list(p.choices)
+    return node
 
 
 def tree(ctl: Controller) -> dict[str, Any]:

@@ -15,6 +15,7 @@ among themselves with a lock that the audio thread never touches.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -152,6 +153,7 @@ class Engine:
             callbacks=int(s[fuse.CALLBACKS]), xruns=int(s[fuse.XRUNS]),
             input_overflows=int(s[fuse.IN_OVERFLOWS]), output_underflows=int(s[fuse.OUT_UNDERFLOWS]),
             nonfinite_samples=int(s[fuse.NONFINITE]),
+            input_peak_db=_db(s[fuse.IN_PEAK]), output_peak_db=_db(s[fuse.OUT_PEAK]),
             xrun_callbacks=(int(s[fuse.FIRST_XRUN]), int(s[fuse.LAST_XRUN])) if s[fuse.XRUNS] else None,
             callback_us={"median": float(np.median(durs)) if n else 0.0,
                          "p99": float(np.percentile(durs, 99)) if n else 0.0,
@@ -163,6 +165,11 @@ class Engine:
         out["chain_latency_ms"] = chain_ms
         out["total_latency_ms"] = chain_ms + out.get("input_latency_ms", 0.0) + out.get("output_latency_ms", 0.0)
         return out
+
+
+def _db(peak: float) -> float | None:
+    """A linear peak in dBFS; None for silence (no finite level to show)."""
+    return 20.0 * math.log10(peak) if peak > 0 else None
 
 
 def changes_for(chain: Chain, values: Sequence[tuple[int | str, str, float]]) -> list[Change]:

@@ -35,9 +35,11 @@ CALLBACK_SIG = types.intc(types.voidptr, types.voidptr, types.uint64, types.void
 # PortAudio status flags
 INPUT_UNDERFLOW, INPUT_OVERFLOW, OUTPUT_UNDERFLOW, OUTPUT_OVERFLOW = 1, 2, 4, 8
 
-# stats layout (float64): counters, then a ring of callback durations in ns
+# stats layout (float64): counters, peak meters, then a ring of callback durations in ns
 CALLBACKS, XRUNS, NONFINITE, IN_OVERFLOWS, OUT_UNDERFLOWS, DUR_POS, LAST_NS, MAX_NS, FIRST_XRUN, LAST_XRUN = range(10)
-STATS_HEAD = 10
+IN_PEAK, OUT_PEAK = 10, 11  # linear peak of the input and output, held and falling like a meter
+STATS_HEAD = 12
+PEAK_FALL_S = 0.7  # meter fall time constant: about 12 dB/s, a peak programme meter's return
 DUR_RING = 16384
 
 # parameter queue: records (target table index, element, value); control: [written, applied]
@@ -166,6 +168,7 @@ class FusedChain:
         if not body:
             body = ["        pass"]
         c_in, c_out, ch, mb = self.channels_in, self.channels_out, self.channels, self.max_block
+        fall_frames = PEAK_FALL_S * self.chain.sample_rate
         src = f'''
 def callback(inp, out, frames, time_info, status, user):
     tbl = carray(user, ({len(self.arrays)},), np.int64)
@@ -192,12 +195,17 @@ def callback(inp, out, frames, time_info, status, user):
     dst = carray(out, (total, {c_out}), np.float32)
     start = 0
     bad = 0
+    pin = 0.0
+    pout = 0.0
     while start < total:
         n = min({mb}, total - start)
         audio = work[:, :n]
         for i in range(n):
             for c in range({ch}):
-                audio[c, i] = src[start + i, min(c, {c_in} - 1)] if has_in else 0.0
+                v = src[start + i, min(c, {c_in} - 1)] if has_in else 0.0
+                audio[c, i] = v
+                if abs(v) > pin:
+                    pin = abs(v)
 {chr(10).join(body)}
         for i in range(n):
             for c in range({c_out}):
@@ -206,7 +214,12 @@ def callback(inp, out, frames, time_info, status, user):
                     v = 0.0
                     bad += 1
                 dst[start + i, c] = v
+                if abs(v) > pout:
+                    pout = abs(v)
         start += n
+    fall = np.exp(-float(total) / {fall_frames!r})
+    stats[{IN_PEAK}] = max(pin, stats[{IN_PEAK}] * fall)
+    stats[{OUT_PEAK}] = max(pout, stats[{OUT_PEAK}] * fall)
     stats[{CALLBACKS}] += 1.0
     stats[{NONFINITE}] += bad
     if status & {INPUT_OVERFLOW}:

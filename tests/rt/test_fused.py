@@ -7,7 +7,7 @@ from core.chain import Chain
 from core.errors import RealtimeError
 from core.host import PluginHost
 from core.processor import Processor
-from rt.fuse import CALLBACKS, NONFINITE, FusedChain
+from rt.fuse import CALLBACKS, IN_PEAK, NONFINITE, OUT_PEAK, PEAK_FALL_S, FusedChain
 from rt.offline import run_offline
 
 SR = 48000
@@ -56,6 +56,25 @@ def test_bundle_lands_in_one_block_and_bypass_crossfades(host: PluginHost) -> No
         fused.call(x[i : i + 64], out[i : i + 64])
     assert out[-1, 0] == pytest.approx(10 ** (-6 / 20), rel=1e-4)  # second gain bypassed: -6 dB total
     assert np.abs(np.diff(out[:, 0])).max() < 0.01  # glides, no steps
+
+
+def test_peak_meters_hold_the_block_peak_and_fall(host: PluginHost) -> None:
+    chain = Chain([host.create("gain")])
+    chain.prepare(SR, 64, 2)
+    chain[0].processor.set("gain_db", -6.0)
+    chain[0].processor.reset()  # start at -6 dB, no glide
+    fused = FusedChain(chain, 2, 2)
+    x = np.zeros((64, 2), np.float32)
+    x[10, 1] = -0.5  # one sample on one channel sets the block's peak
+    y = np.zeros_like(x)
+    fused.call(x, y)
+    assert fused.stats[IN_PEAK] == 0.5
+    assert fused.stats[OUT_PEAK] == pytest.approx(0.5 * 10 ** (-6 / 20), rel=1e-5)
+    for _ in range(75):  # 100 ms of silence: the held peak falls exponentially
+        fused.call(np.zeros_like(x), y)
+    assert fused.stats[IN_PEAK] == pytest.approx(0.5 * np.exp(-75 * 64 / (PEAK_FALL_S * SR)), rel=1e-9)
+    eng_db = 20 * np.log10(fused.stats[IN_PEAK])
+    assert -7.3 < eng_db < -7.2  # -6.02 dBFS less 100 ms at ~12.4 dB/s
 
 
 def test_non_finite_samples_are_silenced_and_counted() -> None:

@@ -324,7 +324,7 @@ def test_live_command_is_steered_over_osc(jack: str, tmp_path: Path) -> None:
 
 def test_latency_command_patches_its_own_loop(jack: str, capsys: pytest.CaptureFixture[str]) -> None:
     """`mixbridge latency` on JACK connects our output to our input itself and names the ports."""
-    from bridge.cli import main
+    from app.cli import main
 
     assert main(["latency", "--host-api", "jack", "--blocksize", str(BLOCK), "--channels", "1"]) == 0
     out = capsys.readouterr().out
