@@ -64,7 +64,12 @@ def mixbridge_render_finished(session: Any, report: dict[str, Any], output: str)
 
 @hookspec(firstresult=True)
 def mixbridge_recommend(genre: str, user: str | None, audio: str | None) -> dict[str, Any] | None:
-    """Recommend mixing settings ({"config": {plugin: {param: value}}, ...}) or None to pass."""
+    """Recommend mixing settings or None to pass.
+
+    Returns ``{"config": Settings, "source": ..., "explanation": ...}``: ``config`` is
+    :data:`core.keys.Settings` keyed like the session's chains (``vocals/...``,
+    ``music/...``, ``master/...``), ready for ``Session.apply_settings``.
+    """
 
 
 RATINGS = ("overall", "vocals_clarity", "music_balance", "stereo_width", "eq_quality", "reverb_quality")
@@ -75,4 +80,8 @@ RATINGS = ("overall", "vocals_clarity", "music_balance", "stereo_width", "eq_qua
 def mixbridge_live_rated(
     config: dict[str, Any], ratings: dict[str, float], genre: str | None
 ) -> dict[str, Any] | None:
-    """Store ratings (1-5) of a configuration heard live ({slot: {param: value}}); return what was stored."""
+    """Store ratings (1-5) of a configuration heard live; return what was stored.
+
+    ``config`` is :data:`core.keys.Settings` (``chain/slot/param`` -> value); the
+    controller's ``{chain/slot: {param: value}}`` is accepted too.
+    """

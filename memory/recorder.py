@@ -11,7 +11,9 @@ import os
 from typing import Any
 
 from core.hookspecs import hookimpl
+from core.keys import Settings
 from core.settings import EnhancementSettings
+from core.specs import slot_labels
 
 log = logging.getLogger(__name__)
 _services: dict[tuple[str, str], Any] = {}
@@ -34,13 +36,40 @@ def service() -> Any:
     return _services[key]
 
 
-def _session_config(session: Any) -> dict[str, dict[str, float]]:
-    config: dict[str, dict[str, float]] = {}
-    for t in [*session.tracks, session.master]:
-        for slot in getattr(t, "processors", []):
-            config.setdefault(slot["plugin"], {}).update(
-                {k: v for k, v in slot.get("params", {}).items() if isinstance(v, (int, float))})
-    return config
+def session_settings(session: Any) -> Settings:
+    """What a session renders, as Settings: every parameter of every slot not bypassed.
+
+    Keys are ``track/slot/param`` and ``master/slot/param`` (slot labels as
+    :func:`core.specs.slot_labels` gives them), so a recommendation made from them
+    applies to the next session with ``Session.apply_settings``.
+    """
+    out: Settings = {}
+    for chain, specs in session.chains().items():
+        for label, spec in zip(slot_labels(specs), specs, strict=True):
+            if spec.get("bypass"):
+                continue
+            for param, value in spec.get("params", {}).items():
+                if isinstance(value, int | float | str) and not isinstance(value, bool):
+                    out[f"{chain}/{label}/{param}"] = value
+    return out
+
+
+def live_settings(config: dict[str, Any]) -> Settings:
+    """A live configuration as Settings.
+
+    Takes Settings as they are, or the controller's ``{chain/slot: {param: value}}``;
+    ``{slot: {param: value}}`` from a single running chain has lost its chain's name
+    and is keyed ``live/slot/param``.
+    """
+    out: Settings = {}
+    for k, v in config.items():
+        if isinstance(v, dict):
+            prefix = k if "/" in k else f"live/{k}"
+            out.update({f"{prefix}/{p}": x for p, x in v.items()
+                        if isinstance(x, int | float | str) and not isinstance(x, bool)})
+        else:
+            out[k] = v
+    return out
 
 
 @hookimpl
@@ -48,7 +77,7 @@ def mixbridge_render_finished(session: Any, report: dict[str, Any], output: str)
     if not EnhancementSettings.from_env().enable_memory_learning:
         return None
     try:
-        return str(service().record_render(report, _session_config(session), user=local_user(), genre=session.genre))
+        return str(service().record_render(report, session_settings(session), user=local_user(), genre=session.genre))
     except Exception as e:  # noqa: BLE001 - memory is optional for a render
         log.warning("render not recorded in memory: %s: %s", type(e).__name__, e)
         return None
@@ -73,6 +102,6 @@ def mixbridge_live_rated(
     if not EnhancementSettings.from_env().enable_memory_learning:
         return None
     svc = service()
-    render_id = svc.record_render({"source": "live"}, config, user=local_user(), genre=genre)
+    render_id = svc.record_render({"source": "live"}, live_settings(config), user=local_user(), genre=genre)
     whole = {k: int(round(v)) for k, v in ratings.items()}
     return dict(svc.rate(render_id, whole.pop("overall"), user=local_user(), **whole))
