@@ -96,28 +96,33 @@ def _centred(values: np.ndarray, raters: list[str | None]) -> np.ndarray:
 class _GP:
     """A Gaussian process with fixed, declared hyperparameters (few points: nothing to fit them on).
 
-    scikit-learn's GaussianProcessRegressor with an RBF kernel (signal variance 1
-    star^2) and a per-rating noise of NOISE_VAR / weight.
+    RBF kernel with signal variance 1 star^2 and length LENGTH_SCALE, a per-rating
+    noise of NOISE_VAR / weight; zero prior mean (ratings are centred). Written out
+    in numpy (a Cholesky solve) because with fixed hyperparameters a library adds
+    only its import time, which a rating sent live from a surface would wait for.
     """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, w: np.ndarray) -> None:
-        from sklearn.gaussian_process import GaussianProcessRegressor
-        from sklearn.gaussian_process.kernels import RBF, ConstantKernel
-
-        kernel = ConstantKernel(1.0, "fixed") * RBF(LENGTH_SCALE, "fixed")
-        self.gp = GaussianProcessRegressor(kernel, alpha=NOISE_VAR / np.maximum(w, 1e-3), optimizer=None)
-        self.gp.fit(x, y)
-        self.x, self.y, self.w = x, y, w
+        self.x, self.y = x, y
+        self.noise = NOISE_VAR / np.maximum(w, 1e-3)
+        k = _rbf(x, x) + np.diag(self.noise)
+        self.chol = np.linalg.cholesky(k)
+        self.alpha = np.linalg.solve(self.chol.T, np.linalg.solve(self.chol, y))
+        self.kinv = np.linalg.inv(k)
 
     def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        mu, sd = self.gp.predict(x, return_std=True)
-        return mu, sd
+        ks = _rbf(x, self.x)
+        v = np.linalg.solve(self.chol, ks.T)
+        return ks @ self.alpha, np.sqrt(np.maximum(1.0 - (v**2).sum(axis=0), 1e-12))
 
     def loo_residuals(self) -> np.ndarray:
         """Leave-one-out prediction errors (stars), in closed form: r_i = [K^-1 y]_i / [K^-1]_ii."""
-        k = self.gp.kernel_(self.x) + np.diag(NOISE_VAR / np.maximum(self.w, 1e-3))
-        kinv = np.linalg.inv(k)
-        return np.asarray((kinv @ self.y) / np.diag(kinv))
+        return np.asarray((self.kinv @ self.y) / np.diag(self.kinv))
+
+
+def _rbf(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    d2 = ((a[:, None, :] - b[None, :, :]) ** 2).sum(axis=-1)
+    return np.exp(-0.5 * d2 / LENGTH_SCALE**2)
 
 
 @dataclass

@@ -13,10 +13,15 @@ from typing import Any
 from core.hookspecs import hookimpl
 from core.keys import Settings
 from core.settings import EnhancementSettings
-from core.specs import slot_labels
 
 log = logging.getLogger(__name__)
 _services: dict[tuple[str, str], Any] = {}
+_host: list[Any] = []  # the host that loaded this plugin: its processors declare the search space
+
+
+@hookimpl
+def mixbridge_startup(host: Any) -> None:
+    _host[:] = [host]
 
 
 def local_user() -> str:
@@ -32,26 +37,8 @@ def service() -> Any:
     if key not in _services:
         from memory.service import MemoryService
 
-        _services[key] = MemoryService()
+        _services[key] = MemoryService(host=_host[0] if _host else None)
     return _services[key]
-
-
-def session_settings(session: Any) -> Settings:
-    """What a session renders, as Settings: every parameter of every slot not bypassed.
-
-    Keys are ``track/slot/param`` and ``master/slot/param`` (slot labels as
-    :func:`core.specs.slot_labels` gives them), so a recommendation made from them
-    applies to the next session with ``Session.apply_settings``.
-    """
-    out: Settings = {}
-    for chain, specs in session.chains().items():
-        for label, spec in zip(slot_labels(specs), specs, strict=True):
-            if spec.get("bypass"):
-                continue
-            for param, value in spec.get("params", {}).items():
-                if isinstance(value, int | float | str) and not isinstance(value, bool):
-                    out[f"{chain}/{label}/{param}"] = value
-    return out
 
 
 def live_settings(config: dict[str, Any]) -> Settings:
@@ -77,7 +64,7 @@ def mixbridge_render_finished(session: Any, report: dict[str, Any], output: str)
     if not EnhancementSettings.from_env().enable_memory_learning:
         return None
     try:
-        return str(service().record_render(report, session_settings(session), user=local_user(), genre=session.genre))
+        return str(service().record_render(report, session.settings(), user=local_user(), genre=session.genre))
     except Exception as e:  # noqa: BLE001 - memory is optional for a render
         log.warning("render not recorded in memory: %s: %s", type(e).__name__, e)
         return None

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
@@ -185,7 +185,15 @@ class MemoryService:
     def record_render(self, report: dict[str, Any], config: Settings, user: str | None = None,
                       genre: str | None = None, audio: str | None = None, song_id: str | None = None,
                       config_type: str = "manual") -> str:
-        """Store a render (its Settings, metrics and features); returns the render id to rate."""
+        """Store a render (its Settings, metrics and features); returns the render id to rate.
+
+        ``config`` is Settings, or a session's TOML structure (a report's ``session``),
+        whose :meth:`core.session.Session.settings` are stored.
+        """
+        if "tracks" in config and isinstance(config["tracks"], list):
+            from core.session import Session
+
+            config = Session.from_dict(config, where="render's session").settings()
         config_id = self.create_config(config, config_type, genre, user, song_id)
         metrics = report.get("quality_metrics") or {}
         vec = feats = None
@@ -287,19 +295,20 @@ class MemoryService:
         rng = np.random.default_rng(zlib.crc32(f"{user}|{genre}|{len(rated)}".encode()))
         proposal = learning.propose(space, rated, user, state, rng)
         config_id = self.create_config(proposal.settings, "learned", genre, user)
-        for attempt in range(2):  # a first state row raced by another rating: update the one that won
+        values = {"state": proposal.state.to_dict(), "explanation": proposal.explanation,
+                  "configuration_id": config_id, "ratings_used": len(rated), "updated_at": learning_now()}
+        # concurrent ratings learn concurrently: the proposal made from the most ratings wins,
+        # compared and written in one statement (atomic on SQLite and PostgreSQL alike)
+        newest = (update(LearningState).where(LearningState.user_id == user, LearningState.genre == genre,
+                                              LearningState.ratings_used <= len(rated)).values(**values))
+        for attempt in range(2):
             try:
                 with transaction(self.Session) as s:
-                    row = s.scalar(select(LearningState).where(LearningState.user_id == user,
-                                                               LearningState.genre == genre).with_for_update())
-                    if row is None:
-                        row = LearningState(user_id=user, genre=genre)
-                        s.add(row)
-                    row.state, row.explanation = proposal.state.to_dict(), proposal.explanation
-                    row.configuration_id, row.ratings_used = config_id, len(rated)
-                    row.updated_at = learning_now()
+                    if s.execute(newest).rowcount == 0 and s.scalar(select(LearningState.id).where(
+                            LearningState.user_id == user, LearningState.genre == genre)) is None:
+                        s.add(LearningState(user_id=user, genre=genre, **values))
                 break
-            except IntegrityError:
+            except IntegrityError:  # another rating created the row first: compare with it instead
                 if attempt:
                     raise
         return config_id
