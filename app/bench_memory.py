@@ -17,7 +17,7 @@ def _inserts(url: str, schema: str | None, n: int = 1000) -> float:
     with tempfile.TemporaryDirectory() as d:
         m = MemoryService(url=url, schema=schema, chroma_path=d,
                           settings=EnhancementSettings(enable_memory_learning=False))
-        rid = m.record_render({}, {"compressor": {"ratio": 3.0}}, user="bench", genre="pop")
+        rid = m.record_render({}, {"vocals/compressor/ratio": 3.0}, user="bench", genre="pop")
         t0 = time.perf_counter()
         for i in range(n):
             m.rate(rid, overall=1 + i % 5)
@@ -50,7 +50,7 @@ def bench_memory(vector_counts: tuple[int, ...] = (10_000, 100_000),
         except Exception as e:  # noqa: BLE001 - the benchmark reports what it could not reach
             print(f"feedback inserts, PostgreSQL: skipped ({type(e).__name__}: {e})")
         m = MemoryService(url=f"sqlite:///{d}/c.db", chroma_path=f"{d}/c")
-        cid = m.create_config({"compressor": {"ratio": 3.0}}, genre="pop")
+        cid = m.create_config({"vocals/compressor/ratio": 3.0}, genre="pop")
         m.get_config(cid)
         n = 50_000
         t0 = time.perf_counter()

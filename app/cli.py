@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "app.voice_cli",
     "app.song_cli",
     "app.bench_external",
+    "app.bench_learning",
 )
 
 

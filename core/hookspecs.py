@@ -88,7 +88,11 @@ RATINGS = ("overall", "vocals_clarity", "music_balance", "stereo_width", "eq_qua
 def mixbridge_live_rated(
     config: dict[str, Any], ratings: dict[str, float], genre: str | None
 ) -> dict[str, Any] | None:
-    """Store ratings (1-5) of a configuration heard live ({slot: {param: value}}); return what was stored."""
+    """Store ratings (1-5) of a configuration heard live; return what was stored.
+
+    ``config`` is :data:`core.keys.Settings` (``chain/slot/param`` -> value) of every
+    slot not bypassed: what the listener heard.
+    """
 
 
 @hookspec

@@ -250,11 +250,22 @@ class Session:
         return out
 
     def settings(self) -> dict[str, Any]:
-        """Every inline slot's parameters as :data:`core.keys.Settings` (what memory stores for a render)."""
+        """What this session renders as :data:`core.keys.Settings` (inline chains; bypassed slots left out).
+
+        The inverse of :meth:`apply_settings`: ``track/slot/param`` and ``master/slot/param``.
+
+        Examples
+        --------
+        >>> Session.from_dict({"tracks": [{"name": "vocals", "source": "v.wav",
+        ...     "processors": [{"plugin": "compressor", "params": {"ratio": 3.0}}]}]}).settings()
+        {'vocals/compressor/ratio': 3.0}
+        """
         out: dict[str, Any] = {}
-        for name, specs in self.chains().items():
+        for chain, specs in self.chains().items():
             for label, spec in zip(slot_labels(specs), specs, strict=True):
-                out |= {f"{name}/{label}/{k}": v for k, v in spec.get("params", {}).items()}
+                if not spec.get("bypass"):
+                    out.update({f"{chain}/{label}/{k}": v for k, v in spec.get("params", {}).items()
+                                if isinstance(v, int | float | str) and not isinstance(v, bool)})
         return out
 
     def apply_settings(self, settings: Mapping[str, Any]) -> tuple[list[str], list[str]]:

@@ -1,84 +1,271 @@
-"""Learning from ratings: propose the next mixing configuration from the rated ones.
+"""Learning from ratings: the next mix to propose, from every rating a listener gave.
 
-The search space is a declared set of mixing parameters, each normalised to 0..1
-by its range. The proposal is the rating-weighted mean of the best-rated
-configurations plus Gaussian exploration that shrinks as ratings accumulate.
+The model is additive, one Gaussian process per rating: the overall rating over
+every knob of the genre's space (:mod:`memory.space`), and each aspect rating
+(stereo_width, eq_quality, ...) over only the knobs that aspect speaks of. An
+aspect depends on one to three knobs, so two or three ratings already show which
+way its knobs should move, where an overall rating over nine knobs would need
+dozens. The proposal maximises an upper confidence bound of the summed models
+inside a trust region around the best mix so far.
+
+What a rating carries is all used:
+
+- *who*: each rater's ratings are centred on that rater's own mean (people use
+  the stars differently); another listener's ratings count at a tenth of the
+  listener's own (they shape the start, not the taste).
+- *when*: a rating's weight halves every ``HALF_LIFE_DAYS`` (tastes move).
+- *flat ratings*: when the last ratings are all the same, the proposals were too
+  alike to tell apart; the trust region widens (x1.5 each time, up to the whole
+  window) and the exploration bonus grows, instead of shrinking.
+- *trust*: how well the models predict each rating when it is left out (leave-one-
+  out residuals, in stars). Consistent ratings raise it; it narrows the region
+  and lowers the exploration bonus.
+
+Every proposal carries its explanation: per knob where it moved and which rating
+model pushed it, and the exploration state.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
-# (plugin, parameter) -> (min, max, default): the knobs the optimiser may turn
-SPACE: dict[tuple[str, str], tuple[float, float, float]] = {
-    ("compressor", "threshold_db"): (-40.0, 0.0, -18.0),
-    ("compressor", "ratio"): (1.0, 10.0, 4.0),
-    ("stereo_width", "width"): (0.5, 2.0, 1.2),
-    ("reverb", "room_size"): (0.0, 1.0, 0.5),
-    ("reverb", "wet"): (0.0, 0.6, 0.25),
-    ("delay", "feedback"): (0.0, 0.7, 0.35),
-    ("delay", "wet"): (0.0, 0.6, 0.25),
-    ("ducker", "depth_db"): (0.0, 12.0, 4.0),
-}
-MIN_RATINGS = 3
+from core.hookspecs import RATINGS
+from core.keys import Settings
+from memory.space import Space
+
+ASPECTS = RATINGS[1:]
+HALF_LIFE_DAYS = 60.0
+OTHERS_WEIGHT = 0.1
+LENGTH_SCALE = 0.4  # in the unit cube: a knob's window is about two and a half bumps wide
+NOISE_VAR = 0.3  # stars^2: whole-star rounding (1/12) plus a listener's own spread
+RADIUS = (0.08, 0.25, 0.6)  # trust region half-width: least, first, most
+CANDIDATES = 2048
 
 
-def to_vector(config: dict[str, dict[str, float]]) -> np.ndarray:
-    """A configuration ({plugin: {param: value}}) as normalised 0..1 coordinates (defaults fill gaps)."""
-    out = np.empty(len(SPACE))
-    for i, ((plugin, param), (lo, hi, default)) in enumerate(SPACE.items()):
-        v = float(config.get(plugin, {}).get(param, default))
-        out[i] = (min(max(v, lo), hi) - lo) / (hi - lo)
+@dataclass
+class Rated:
+    """One rated mix: its settings, the ratings (1-5; aspects may be missing), who and when."""
+
+    settings: Settings
+    overall: float
+    aspects: dict[str, float] = field(default_factory=dict)
+    user: str | None = None
+    at: datetime | None = None
+
+
+@dataclass
+class State:
+    """What the learner carries between proposals (stored in the database)."""
+
+    radius: float = RADIUS[1]
+    flat_streak: int = 0
+    trust: float = 0.0
+    proposals: int = 0
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> State:
+        return cls(**{k: v for k, v in (d or {}).items() if k in cls.__dataclass_fields__})
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _weights(rated: list[Rated], user: str, now: datetime) -> np.ndarray:
+    w = np.array([1.0 if r.user == user else OTHERS_WEIGHT for r in rated])
+    for i, r in enumerate(rated):
+        if r.at is not None:
+            at = r.at if r.at.tzinfo else r.at.replace(tzinfo=UTC)
+            w[i] *= 0.5 ** (max((now - at).total_seconds(), 0.0) / 86400.0 / HALF_LIFE_DAYS)
+    return w
+
+
+def _centred(values: np.ndarray, raters: list[str | None]) -> np.ndarray:
+    """Each rater's ratings minus that rater's mean (nan stays nan)."""
+    out = values.copy()
+    for who in set(raters):
+        rows = [i for i, r in enumerate(raters) if r == who]
+        mean = np.nanmean(values[rows]) if np.isfinite(values[rows]).any() else 0.0
+        out[rows] = values[rows] - mean
     return out
 
 
-def from_vector(x: np.ndarray) -> dict[str, dict[str, float]]:
-    config: dict[str, dict[str, float]] = {}
-    for xi, ((plugin, param), (lo, hi, _)) in zip(np.clip(x, 0.0, 1.0), SPACE.items(), strict=True):
-        config.setdefault(plugin, {})[param] = round(float(lo + xi * (hi - lo)), 4)
-    return config
+class _GP:
+    """A Gaussian process with fixed, declared hyperparameters (few points: nothing to fit them on).
 
-
-def propose(rated: list[tuple[dict[str, dict[str, float]], float]], rng: np.random.Generator,
-            elite: int = 3) -> dict[str, Any]:
-    """The next configuration to try from (configuration, overall rating 1-5) pairs, oldest first.
-
-    An evolution strategy: the centre is the rating-weighted mean of the ``elite``
-    best-rated configurations (the newer one wins a tie, so the search moves on),
-    and the next try is drawn around it with a spread that shrinks as ratings
-    accumulate (exploration early, refinement later).
+    RBF kernel with signal variance 1 star^2 and length LENGTH_SCALE, a per-rating
+    noise of NOISE_VAR / weight; zero prior mean (ratings are centred). Written out
+    in numpy (a Cholesky solve) because with fixed hyperparameters a library adds
+    only its import time, which a rating sent live from a surface would wait for.
     """
-    if len(rated) < MIN_RATINGS:
-        raise ValueError(f"need at least {MIN_RATINGS} ratings, have {len(rated)}")
-    order = sorted(range(len(rated)), key=lambda i: (rated[i][1], i), reverse=True)[:elite]
-    xs = np.array([to_vector(rated[i][0]) for i in order])
-    r = np.array([float(rated[i][1]) for i in order])
-    w = np.exp(3.0 * (r - r.max()))
-    w /= w.sum()
-    centre = (w[:, None] * xs).sum(axis=0)
-    model = "elite"
-    peak = _quadratic_peak(np.array([to_vector(c) for c, _ in rated]), np.array([float(s) for _, s in rated]))
-    if peak is not None:
-        centre, model = 0.5 * centre + 0.5 * peak, "elite+quadratic"
-    sigma = max(0.04, 0.3 / np.sqrt(len(rated)))
-    x = np.clip(centre + rng.normal(0.0, sigma, centre.shape), 0.0, 1.0)
-    return {"config": from_vector(x), "model": model, "exploration_sigma": sigma, "elite": [int(i) for i in order],
-            "weights": [round(float(v), 4) for v in w], "ratings_used": len(rated)}
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, w: np.ndarray) -> None:
+        self.x, self.y = x, y
+        self.noise = NOISE_VAR / np.maximum(w, 1e-3)
+        k = _rbf(x, x) + np.diag(self.noise)
+        self.chol = np.linalg.cholesky(k)
+        self.alpha = np.linalg.solve(self.chol.T, np.linalg.solve(self.chol, y))
+        self.kinv = np.linalg.inv(k)
+
+    def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        ks = _rbf(x, self.x)
+        v = np.linalg.solve(self.chol, ks.T)
+        return ks @ self.alpha, np.sqrt(np.maximum(1.0 - (v**2).sum(axis=0), 1e-12))
+
+    def loo_residuals(self) -> np.ndarray:
+        """Leave-one-out prediction errors (stars), in closed form: r_i = [K^-1 y]_i / [K^-1]_ii."""
+        return np.asarray((self.kinv @ self.y) / np.diag(self.kinv))
 
 
-def _quadratic_peak(x: np.ndarray, r: np.ndarray) -> np.ndarray | None:
-    """Where an isotropic quadratic fitted to the ratings peaks: r ~ a + b|x|^2 + c.x, peak -c / 2b.
+def _rbf(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    d2 = ((a[:, None, :] - b[None, :, :]) ** 2).sum(axis=-1)
+    return np.exp(-0.5 * d2 / LENGTH_SCALE**2)
 
-    Needs more ratings than unknowns and a fit that curves down (b < 0); None otherwise.
+
+@dataclass
+class Proposal:
+    settings: Settings
+    x: np.ndarray
+    state: State
+    explanation: dict[str, Any]
+
+
+def _models(space: Space, x: np.ndarray, rated: list[Rated], w: np.ndarray) -> dict[str, tuple[list[int], _GP]]:
+    """One GP per rating that has values: overall over all knobs, each aspect over its own knobs."""
+    raters = [r.user for r in rated]
+    models: dict[str, tuple[list[int], _GP]] = {}
+    overall = _centred(np.array([r.overall for r in rated], float), raters)
+    models["overall"] = (list(range(len(space.dims))), _GP(x, overall, w))
+    for aspect in ASPECTS:
+        dims = space.aspect_dims(aspect)
+        vals = np.array([r.aspects.get(aspect, np.nan) for r in rated], float)
+        keep = np.isfinite(vals)
+        if not dims or not keep.any():
+            continue
+        y = _centred(vals, raters)[keep]
+        models[aspect] = (dims, _GP(x[keep][:, dims], y, w[keep]))
+    return models
+
+
+def _score(models: dict[str, tuple[list[int], _GP]], c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Summed posterior mean and its standard deviation (the models taken as independent)."""
+    mu, var = np.zeros(len(c)), np.zeros(len(c))
+    for dims, gp in models.values():
+        m, s = gp.predict(c[:, dims])
+        mu, var = mu + m, var + s**2
+    return mu, np.sqrt(var)
+
+
+def _discontent(space: Space, best: Rated) -> np.ndarray:
+    """Per knob, how unhappy the best mix's aspect ratings were with what it changes (0.25..1).
+
+    An aspect rated 5 says its knobs are right: they move a quarter as far as those
+    of an aspect rated 1. A knob no rating speaks of moves by the overall rating.
     """
-    n, d = x.shape
-    if n < d + 4:
-        return None
-    design = np.column_stack([np.ones(n), (x**2).sum(axis=1), x])
-    coef, *_ = np.linalg.lstsq(design, r, rcond=None)
-    b, c = coef[1], coef[2:]
-    if b >= -1e-6:
-        return None
-    return np.clip(-c / (2.0 * b), 0.0, 1.0)
+    out = np.empty(len(space.dims))
+    for i, d in enumerate(space.dims):
+        stars = [best.aspects[a] for a in d.knob.aspects if a in best.aspects] or [best.overall]
+        out[i] = max(0.25, (5.0 - float(np.mean(stars))) / 4.0)
+    return out
+
+
+def _flat(rated: list[Rated], user: str, last: int = 3) -> bool:
+    """The user's last ``last`` ratings were identical in every field they gave."""
+    mine = [r for r in rated if r.user == user][-last:]
+    if len(mine) < 2:
+        return False
+    rows = [(r.overall, *(r.aspects.get(a) for a in ASPECTS)) for r in mine]
+    return all(len(set(col)) == 1 for col in zip(*rows, strict=True))
+
+
+def propose(space: Space, rated: list[Rated], user: str, state: State, rng: np.random.Generator,
+            now: datetime | None = None) -> Proposal:
+    """The next mix for ``user`` to hear, from ``rated`` (the user's and other listeners', oldest first).
+
+    Examples
+    --------
+    >>> p = propose(space, [Rated({"master/stereo_width/width": 1.2}, 3, {"stereo_width": 2}, "ann")],
+    ...             "ann", State(), np.random.default_rng(0))      # doctest: +SKIP
+    >>> p.explanation["knobs"]["master/stereo_width/width"]["from"]   # doctest: +SKIP
+    1.2
+    """
+    if not any(r.user == user for r in rated):
+        raise ValueError(f"no ratings from {user!r} to learn from")
+    now = now or datetime.now(UTC)
+    x = np.array([space.to_unit(r.settings) for r in rated])
+    w = _weights(rated, user, now)
+    models = _models(space, x, rated, w)
+    mine = [i for i, r in enumerate(rated) if r.user == user]
+
+    flat = _flat(rated, user)
+    state = State(**state.to_dict())
+    state.flat_streak = state.flat_streak + 1 if flat else 0
+    resid = models["overall"][1].loo_residuals()[mine]
+    state.trust = float(1.0 / (1.0 + np.mean(resid**2))) if len(mine) >= 3 else 0.0
+    if flat:
+        state.radius = min(state.radius * 1.5, RADIUS[2])
+    else:
+        state.radius = float(np.clip(RADIUS[1] * (1.0 - 0.5 * state.trust) * 1.5 ** min(state.flat_streak, 2),
+                                     RADIUS[0], RADIUS[2]))
+    kappa = (0.2 + 0.5 * (1.0 - state.trust)) * (1.0 + 0.5 * state.flat_streak)
+
+    mu_rated, _ = _score(models, x[mine])
+    best = mine[int(np.argmax(mu_rated))]
+    centre = x[best]
+    reach = state.radius * _discontent(space, rated[best])
+    cands = np.clip(centre + rng.uniform(-1.0, 1.0, (CANDIDATES, centre.size)) * reach, 0.0, 1.0)
+    mu, sd = _score(models, cands)
+    pick = int(np.argmax(mu + kappa * sd))
+    new = cands[pick]
+    state.proposals += 1
+    settings = space.to_settings(new)
+    return Proposal(settings, new, state, _explain(space, models, centre, new, rated[best], {
+        "ratings_used": len(rated), "own_ratings": len(mine), "trust_region_radius": round(state.radius, 3),
+        "exploration_kappa": round(kappa, 3), "trust": round(state.trust, 3), "flat_ratings": flat,
+        "flat_streak": state.flat_streak, "predicted_gain": round(float(mu[pick] - mu_rated.max()), 3),
+        "uncertainty": round(float(sd[pick]), 3)}))
+
+
+def _explain(space: Space, models: dict[str, tuple[list[int], _GP]], centre: np.ndarray, new: np.ndarray,
+             best: Rated, search: dict[str, Any]) -> dict[str, Any]:
+    """Per knob: from the best mix's value to the new one, and which rating models pushed that way."""
+    knobs: dict[str, Any] = {}
+    for i, d in enumerate(space.dims):
+        step = float(new[i] - centre[i])
+        push: dict[str, float] = {}
+        for name, (dims, gp) in models.items():
+            if i not in dims:
+                continue
+            j = dims.index(i)
+            pts = np.repeat(centre[dims][None], 2, axis=0)
+            pts[0, j], pts[1, j] = max(centre[i] - 0.05, 0.0), min(centre[i] + 0.05, 1.0)
+            m, _ = gp.predict(pts)
+            slope = float(m[1] - m[0]) / max(pts[1, j] - pts[0, j], 1e-9)
+            if abs(slope) > 0.05:
+                push[name] = round(slope, 2)
+        agree = [n for n, s in push.items() if s * step > 0]
+        why = (f"{', '.join(agree)} rated {'higher' if step > 0 else 'lower'} values better" if agree and
+               abs(step) > 1e-3 else "exploring: the ratings do not yet say which way" if abs(step) > 1e-3
+               else "kept")
+        knobs[d.knob.key] = {"from": round(d.native(centre[i]), 4), "to": round(d.native(new[i]), 4),
+                             "unit": d.param.unit, "slope_stars_per_window": push, "why": why,
+                             "hears": d.knob.hears}
+    return {"method": "additive GP-UCB (overall + aspect models) in a trust region", "from_rating": {
+        "overall": best.overall, **best.aspects}, "search": search, "knobs": knobs}
+
+
+def blend(space: Space, weighted: list[tuple[Settings, float]]) -> Settings:
+    """Per knob, the weighted mean (in the space's coordinates) of the settings that name it.
+
+    For a cold start from other listeners' mixes; knobs none of them name are left out.
+    """
+    out: Settings = {}
+    for d in space.dims:
+        have = [(d.unit(float(s[d.knob.key])), w) for s, w in weighted if d.knob.key in s]
+        if have:
+            x = sum(u * w for u, w in have) / sum(w for _, w in have)
+            out[d.knob.key] = round(d.native(x), 4)
+    return out

@@ -6,7 +6,18 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from core.hookspecs import RATINGS
@@ -56,6 +67,8 @@ class AudioFile(Base):
 
 
 class MixingConfiguration(Base):
+    """A mix's settings as :data:`core.keys.Settings` (``"chain/slot/param" -> value``)."""
+
     __tablename__ = "mixing_configurations"
     __table_args__ = (CheckConstraint(f"config_type IN {CONFIG_TYPES}", name="ck_config_type"),)
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -63,12 +76,7 @@ class MixingConfiguration(Base):
     song_id: Mapped[str | None] = mapped_column(ForeignKey("songs.id"))
     config_type: Mapped[str] = mapped_column(String(20), default="manual")
     genre: Mapped[str | None] = mapped_column(String(40), index=True)
-    eq_settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    compression_settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    stereo_width: Mapped[float | None] = mapped_column(Float)
-    reverb_settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    delay_settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    sidechain_settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # core.keys.Settings
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
     usage_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
@@ -151,3 +159,18 @@ class QualityHistory(Base):
     mos: Mapped[float | None] = mapped_column(Float)
     overall: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
+class LearningState(Base):
+    """The learner's state for one user and genre: trust region, trust, the last explanation."""
+
+    __tablename__ = "learning_state"
+    __table_args__ = (UniqueConstraint("user_id", "genre", name="uq_learning_state_user_genre"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    genre: Mapped[str] = mapped_column(String(40))
+    state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    explanation: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    configuration_id: Mapped[str | None] = mapped_column(ForeignKey("mixing_configurations.id"))
+    ratings_used: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)

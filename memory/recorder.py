@@ -11,10 +11,17 @@ import os
 from typing import Any
 
 from core.hookspecs import hookimpl
+from core.keys import check
 from core.settings import EnhancementSettings
 
 log = logging.getLogger(__name__)
 _services: dict[tuple[str, str], Any] = {}
+_host: list[Any] = []  # the host that loaded this plugin: its processors declare the search space
+
+
+@hookimpl
+def mixbridge_startup(host: Any) -> None:
+    _host[:] = [host]
 
 
 def local_user() -> str:
@@ -30,7 +37,7 @@ def service() -> Any:
     if key not in _services:
         from memory.service import MemoryService
 
-        _services[key] = MemoryService()
+        _services[key] = MemoryService(host=_host[0] if _host else None)
     return _services[key]
 
 
@@ -50,6 +57,6 @@ def mixbridge_live_rated(
     if not EnhancementSettings.from_env().enable_memory_learning:
         return None
     svc = service()
-    render_id = svc.record_render({"source": "live"}, config, user=local_user(), genre=genre)
+    render_id = svc.record_render({"source": "live"}, check(config, "live rating"), user=local_user(), genre=genre)
     whole = {k: int(round(v)) for k, v in ratings.items()}
     return dict(svc.rate(render_id, whole.pop("overall"), user=local_user(), **whole))

@@ -10,15 +10,18 @@ from __future__ import annotations
 import json
 import logging
 import os
+import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from core import files
-from core.errors import MemoryServiceError, NotFoundError, ParameterError, PermissionDeniedError
+from core.errors import MemoryServiceError, NotFoundError, ParameterError, PermissionDeniedError, UnknownGenreError
+from core.keys import Settings, check
 from core.settings import EnhancementSettings
 from memory import learning
 from memory.cache import Cached, RedisCache, TTLCache
@@ -26,6 +29,7 @@ from memory.db import make_engine, migrate, transaction
 from memory.models import (
     RATINGS,
     AudioFeatureVector,
+    LearningState,
     MixingConfiguration,
     MixingFeedback,
     QualityHistory,
@@ -33,19 +37,31 @@ from memory.models import (
     Song,
     User,
 )
+from memory.models import now as learning_now
+from memory.space import Space, space_for
 
 log = logging.getLogger(__name__)
-GROUPS = {"eq": "eq_settings", "compressor": "compression_settings", "reverb": "reverb_settings",
-          "delay": "delay_settings", "ducker": "sidechain_settings"}
+OWN_RATINGS_USED = 200  # the newest ratings a proposal learns from: bounded work per rating
+OTHERS_RATINGS_USED = 300
+GOOD = 4  # a rating from which a mix is worth starting from for someone else
 
 
 def _config_dict(c: MixingConfiguration) -> dict[str, Any]:
-    config = {plugin: dict(getattr(c, col) or {}) for plugin, col in GROUPS.items() if getattr(c, col)}
-    if c.stereo_width is not None:
-        config["stereo_width"] = {"width": c.stereo_width}
     return {"id": c.id, "config_type": c.config_type, "genre": c.genre, "user": c.user_id,
-            "usage_count": c.usage_count, "is_default": c.is_default, "config": config,
+            "usage_count": c.usage_count, "is_default": c.is_default, "config": dict(c.settings or {}),
             "created_at": c.created_at.isoformat() if c.created_at else None}
+
+
+EXPORTED = (User, Song, MixingConfiguration, Render, MixingFeedback, LearningState)
+
+
+def _legacy_config_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A configuration row of an export made before the settings key, in today's columns."""
+    from importlib import import_module
+
+    legacy = import_module("memory.migrations.versions.0002_settings_key_and_learning_state")
+    old = {*legacy.OLD, "stereo_width"}
+    return {**{k: v for k, v in row.items() if k not in old}, "settings": legacy.legacy_settings(row)}
 
 
 class MemoryService:
@@ -57,7 +73,7 @@ class MemoryService:
     """
 
     def __init__(self, url: str | None = None, redis_url: str | None = None, chroma_path: str | Path | None = None,
-                 schema: str | None = None, settings: EnhancementSettings | None = None, seed: int = 0) -> None:
+                 schema: str | None = None, settings: EnhancementSettings | None = None, host: Any = None) -> None:
         self.settings = settings or EnhancementSettings.from_env()
         self.engine = make_engine(url, schema)
         migrate(self.engine, schema)
@@ -68,7 +84,23 @@ class MemoryService:
         self.cache = Cached(store)
         self.chroma_path = chroma_path
         self._vectors: Any = None
-        self.rng = np.random.default_rng(seed)
+        self._host = host
+
+    @property
+    def host(self) -> Any:
+        """The plugin host whose processors declare the search space's ranges (plugins.toml's, by default)."""
+        if self._host is None:
+            from core.host import PluginHost
+
+            self._host = PluginHost.from_toml()
+        return self._host
+
+    def space(self, genre: str) -> Space | None:
+        """The genre's search space; None for a genre without a preset (nothing to learn around)."""
+        try:
+            return space_for(genre, self.host)
+        except UnknownGenreError:
+            return None
 
     @property
     def vectors(self) -> Any:
@@ -85,19 +117,19 @@ class MemoryService:
             s.add(User(id=user))
             s.flush()
 
-    def create_config(self, config: dict[str, dict[str, Any]], config_type: str = "manual", genre: str | None = None,
+    def create_config(self, config: Settings, config_type: str = "manual", genre: str | None = None,
                       user: str | None = None, song_id: str | None = None, is_default: bool = False) -> str:
-        """Store a configuration ({plugin: {param: value}}); returns its id."""
+        """Store a configuration (:data:`core.keys.Settings`, ``"chain/slot/param" -> value``); returns its id."""
         from memory.models import CONFIG_TYPES
 
         if config_type not in CONFIG_TYPES:
             raise ParameterError(f"config_type {config_type!r}: use one of {', '.join(CONFIG_TYPES)}")
+        settings = check(config, "configuration")
         with transaction(self.Session) as s:
             self._ensure_user(s, user)
             row = MixingConfiguration(
                 config_type=config_type, genre=genre, user_id=user, song_id=song_id, is_default=is_default,
-                stereo_width=(config.get("stereo_width") or {}).get("width"),
-                **{col: dict(config.get(plugin) or {}) for plugin, col in GROUPS.items()})
+                settings=settings)
             s.add(row)
             s.flush()
             return row.id
@@ -135,12 +167,19 @@ class MemoryService:
         return count
 
     # -- renders and feedback ----------------------------------------------------------------
-    def record_render(self, report: dict[str, Any], config: dict[str, Any], user: str | None = None,
+    def record_render(self, report: dict[str, Any], config: Settings, user: str | None = None,
                       genre: str | None = None, audio: str | None = None, song_id: str | None = None,
                       config_type: str = "manual") -> str:
-        """Store a render (its configuration, metrics and features); returns the render id to rate."""
-        plugin_config = config if all(isinstance(v, dict) for v in config.values()) else {}
-        config_id = self.create_config(plugin_config, config_type, genre, user, song_id)
+        """Store a render (its Settings, metrics and features); returns the render id to rate.
+
+        ``config`` is Settings, or a session's TOML structure (a report's ``session``),
+        whose :meth:`core.session.Session.settings` are stored.
+        """
+        if "tracks" in config and isinstance(config["tracks"], list):
+            from core.session import Session
+
+            config = Session.from_dict(config, where="render's session").settings()
+        config_id = self.create_config(config, config_type, genre, user, song_id)
         metrics = report.get("quality_metrics") or {}
         vec = feats = None
         if audio:
@@ -197,62 +236,126 @@ class MemoryService:
             stored["learned_config_id"] = self.learn(owner, genre)
         return stored
 
-    def _rated(self, user: str, genre: str) -> list[tuple[dict[str, Any], float, str]]:
+    def _rated(self, genre: str, user: str | None = None) -> list[learning.Rated]:
+        """Every rating of the genre's mixes, oldest first: the user's newest and other listeners' newest."""
+        cols = (MixingConfiguration.settings, MixingFeedback.user_id, MixingFeedback.created_at,
+                *(getattr(MixingFeedback, r) for r in RATINGS))
+        base = (select(*cols).join(MixingFeedback, MixingFeedback.configuration_id == MixingConfiguration.id)
+                .where(MixingConfiguration.genre == genre).order_by(MixingFeedback.created_at.desc()))
         with self.Session() as s:
-            rows = s.execute(
-                select(MixingConfiguration, func.avg(MixingFeedback.overall))
-                .join(MixingFeedback, MixingFeedback.configuration_id == MixingConfiguration.id)
-                .where(MixingFeedback.user_id == user, MixingConfiguration.genre == genre)
-                .group_by(MixingConfiguration.id).order_by(MixingConfiguration.created_at)).all()
-            return [(_config_dict(c)["config"], float(avg), c.id) for c, avg in rows]
+            rows = list(s.execute(base.where(MixingFeedback.user_id == user).limit(OWN_RATINGS_USED))) if user else []
+            others = base.limit(OTHERS_RATINGS_USED) if user is None else (
+                base.where((MixingFeedback.user_id != user) | MixingFeedback.user_id.is_(None))
+                .limit(OTHERS_RATINGS_USED))
+            rows += list(s.execute(others))
+        out = [learning.Rated(dict(row[0] or {}), float(row[3]),
+                              {a: float(v) for a, v in zip(RATINGS[1:], row[4:], strict=True) if v is not None},
+                              row[1], row[2]) for row in rows]
+        return sorted(out, key=lambda r: r.at.timestamp() if r.at else 0.0)
+
+    def learning_state(self, user: str, genre: str) -> dict[str, Any] | None:
+        """What the learner holds for user and genre: its state, last proposal and why (None before any)."""
+        with self.Session() as s:
+            row = s.scalar(select(LearningState).where(LearningState.user_id == user, LearningState.genre == genre))
+            if row is None:
+                return None
+            return {"state": dict(row.state), "explanation": dict(row.explanation),
+                    "configuration_id": row.configuration_id, "ratings_used": row.ratings_used,
+                    "updated_at": row.updated_at.isoformat() if row.updated_at else None}
 
     def learn(self, user: str, genre: str) -> str | None:
-        """Propose and store the next configuration once >= 3 ratings exist for user and genre."""
-        rated = self._rated(user, genre)
-        if len(rated) < learning.MIN_RATINGS:
+        """Propose the next mix for user and genre from every rating; store it and the learner's state.
+
+        Returns the new learned configuration's id, or None when the genre has no
+        search space (no preset) or the user has not rated in it yet.
+        """
+        space = self.space(genre)
+        if space is None:
             return None
-        proposal = learning.propose([(c, r) for c, r, _ in rated], self.rng)
-        return self.create_config(proposal["config"], "learned", genre, user)
+        rated = self._rated(genre, user)
+        if not any(r.user == user for r in rated):
+            return None
+        before = self.learning_state(user, genre)
+        state = learning.State.from_dict(before["state"] if before else None)
+        rng = np.random.default_rng(zlib.crc32(f"{user}|{genre}|{len(rated)}".encode()))
+        proposal = learning.propose(space, rated, user, state, rng)
+        config_id = self.create_config(proposal.settings, "learned", genre, user)
+        values = {"state": proposal.state.to_dict(), "explanation": proposal.explanation,
+                  "configuration_id": config_id, "ratings_used": len(rated), "updated_at": learning_now()}
+        # concurrent ratings learn concurrently: the proposal made from the most ratings wins,
+        # compared and written in one statement (atomic on SQLite and PostgreSQL alike)
+        newest = (update(LearningState).where(LearningState.user_id == user, LearningState.genre == genre,
+                                              LearningState.ratings_used <= len(rated)).values(**values))
+        for attempt in range(2):
+            try:
+                with transaction(self.Session) as s:
+                    if s.execute(newest).rowcount == 0 and s.scalar(select(LearningState.id).where(
+                            LearningState.user_id == user, LearningState.genre == genre)) is None:
+                        s.add(LearningState(user_id=user, genre=genre, **values))
+                break
+            except IntegrityError:  # another rating created the row first: compare with it instead
+                if attempt:
+                    raise
+        return config_id
 
     # -- recommendations ----------------------------------------------------------------------
     def get_mixing_recommendations(self, user: str | None, genre: str, audio: str | None = None,
                                    k: int = 5) -> dict[str, Any]:
-        """The configuration to start from, and why: the user's learned one, good neighbours, or none."""
-        explanation: dict[str, Any] = {"ratings": [], "neighbours": []}
-        learned = None
-        if user:
-            mine = [c for c in self.list_configs(genre=genre, user=user) if c["config_type"] == "learned"]
-            if mine:
-                learned = mine[-1]
-                rated = self._rated(user, genre)
-                explanation["ratings"] = [{"config_id": cid, "mean_overall": r} for _, r, cid in rated]
-        neighbour = None
+        """The settings to start from, and why.
+
+        A user with ratings in the genre gets the learner's latest proposal. A new
+        user starts from other listeners' well-rated mixes: the Chroma neighbours of
+        ``audio`` (similar songs) and the genre's best-rated configurations, blended in
+        the search space; with nothing rated yet, the genre preset (empty settings).
+        """
+        explanation: dict[str, Any] = {"neighbours": [], "genre_best": []}
+        state = self.learning_state(user, genre) if user else None
+        if state and state["configuration_id"]:
+            learned = self.get_config(state["configuration_id"])
+            return {"config": learned["config"], "source": "learned", "config_id": learned["id"],
+                    "explanation": {**explanation, **state["explanation"], "learner": state["state"],
+                                    "ratings_used": state["ratings_used"]}}
+        starts: list[tuple[Settings, float, str]] = []
         if audio:
             from core import audio_io
             from memory.features import features, vector
 
             a, sr = audio_io.read(audio)
-            hits = self.vectors.search(vector(features(a, sr)), k=k, genre=genre)
-            scored = []
-            for h in hits:
+            for h in self.vectors.search(vector(features(a, sr)), k=k, genre=genre):
                 with self.Session() as s:
                     mean = s.scalar(select(func.avg(MixingFeedback.overall)).where(MixingFeedback.render_id == h["id"]))
-                scored.append({**h, "mean_overall": float(mean) if mean is not None else None})
-            explanation["neighbours"] = scored
-            good = [h for h in scored if h["mean_overall"] is not None and h["mean_overall"] >= 4]
-            if good:
-                neighbour = self.get_config(good[0]["metadata"]["config_id"])
-        if learned and neighbour:
-            x = 0.7 * learning.to_vector(learned["config"]) + 0.3 * learning.to_vector(neighbour["config"])
-            return {"config": learning.from_vector(x), "source": "learned+neighbours",
-                    "config_id": learned["id"], "explanation": explanation}
-        if learned:
-            return {"config": learned["config"], "source": "learned", "config_id": learned["id"],
-                    "explanation": explanation}
-        if neighbour:
-            return {"config": neighbour["config"], "source": "neighbours", "config_id": neighbour["id"],
-                    "explanation": explanation}
-        return {"config": {}, "source": "genre_preset", "config_id": None, "explanation": explanation}
+                h = {**h, "mean_overall": float(mean) if mean is not None else None}
+                explanation["neighbours"].append(h)
+                if h["mean_overall"] is not None and h["mean_overall"] >= GOOD:
+                    cfg = self.get_config(h["metadata"]["config_id"])
+                    starts.append((cfg["config"], h["mean_overall"] / (1.0 + h["distance"]), cfg["id"]))
+        for cfg_id, mean, n in self._genre_best(genre):
+            explanation["genre_best"].append({"config_id": cfg_id, "mean_overall": mean, "ratings": n})
+            if all(cfg_id != cid for _, _, cid in starts):
+                starts.append((self.get_config(cfg_id)["config"], 0.5 * mean, cfg_id))
+        if not starts:
+            return {"config": {}, "source": "genre_preset", "config_id": None, "explanation": explanation}
+        starts.sort(key=lambda s: -s[1])
+        config = dict(starts[0][0])
+        space = self.space(genre)
+        if space is not None and len(starts) > 1:
+            config.update(learning.blend(space, [(c, w) for c, w, _ in starts]))
+        source = "neighbours" if explanation["neighbours"] and any(
+            h["mean_overall"] is not None and h["mean_overall"] >= GOOD for h in explanation["neighbours"]) \
+            else "genre_best"
+        explanation["blended_from"] = [{"config_id": cid, "weight": round(w, 3)} for _, w, cid in starts]
+        return {"config": config, "source": source, "config_id": starts[0][2], "explanation": explanation}
+
+    def _genre_best(self, genre: str, n: int = 3) -> list[tuple[str, float, int]]:
+        """The genre's best-rated configurations (mean overall >= GOOD): id, mean, number of ratings."""
+        mean = func.avg(MixingFeedback.overall)
+        with self.Session() as s:
+            rows = s.execute(
+                select(MixingConfiguration.id, mean, func.count(MixingFeedback.id))
+                .join(MixingFeedback, MixingFeedback.configuration_id == MixingConfiguration.id)
+                .where(MixingConfiguration.genre == genre).group_by(MixingConfiguration.id)
+                .having(mean >= GOOD).order_by(mean.desc(), func.count(MixingFeedback.id).desc()).limit(n)).all()
+        return [(r[0], float(r[1]), int(r[2])) for r in rows]
 
     # -- songs (for the HTTP API) -------------------------------------------------------------
     def create_song(self, user: str, vocals_path: str, music_path: str, genre: str | None = None,
@@ -290,7 +393,7 @@ class MemoryService:
                 "cache": {"backend": self.cache.store.backend, "hits": self.cache.hits, "misses": self.cache.misses}}
 
     def export(self, path: str | Path) -> dict[str, int]:
-        """Write configurations, renders and feedback as JSON."""
+        """Write configurations (Settings), renders, feedback and the learner's state as JSON."""
         from sqlalchemy import inspect
 
         def rows(model: Any) -> list[dict[str, Any]]:
@@ -298,12 +401,16 @@ class MemoryService:
             with self.Session() as s:
                 return [{c: getattr(r, c) for c in cols} for r in s.scalars(select(model))]
 
-        data = {m.__tablename__: rows(m) for m in (User, Song, MixingConfiguration, Render, MixingFeedback)}
+        data = {m.__tablename__: rows(m) for m in EXPORTED}
         files.write_text(path, json.dumps(data, default=str, indent=1))
         return {k: len(v) for k, v in data.items()}
 
     def import_(self, path: str | Path) -> dict[str, int]:
-        """Load an export; rows already present (same id) are kept as they are."""
+        """Load an export; rows already present (same id) are kept as they are.
+
+        An export from before the settings key (per-kind columns such as
+        ``compression_settings``) is converted to Settings as the 0002 migration does.
+        """
         from datetime import datetime
 
         try:
@@ -312,13 +419,16 @@ class MemoryService:
             raise MemoryServiceError(f"{path}: not a mixbridge memory export ({e})") from None
         added: dict[str, int] = {}
         with transaction(self.Session) as s:
-            for model in (User, Song, MixingConfiguration, Render, MixingFeedback):
+            for model in EXPORTED:
                 n = 0
                 for row in data.get(model.__tablename__, []):
                     if s.get(model, row["id"]) is not None:
                         continue
-                    if row.get("created_at"):
-                        row["created_at"] = datetime.fromisoformat(row["created_at"])
+                    for stamp in ("created_at", "updated_at"):
+                        if row.get(stamp):
+                            row[stamp] = datetime.fromisoformat(row[stamp])
+                    if model is MixingConfiguration and "settings" not in row:
+                        row = _legacy_config_row(row)
                     s.add(model(**row))
                     n += 1
                 s.flush()

@@ -29,11 +29,11 @@ def test_plan_builds_the_vocal_music_and_master_chains(host, stems) -> None:  # 
     s = plan.session
     vocals, music = s.tracks
     assert [vocals.name, music.name] == ["vocals", "music"]
-    assert [p["plugin"] for p in vocals.processors] == ["deesser", "eq", "compressor", "delay", "reverb"]
+    assert [p["plugin"] for p in vocals.processors] == ["deesser", "eq", "compressor", "delay", "reverb", "gain"]
     assert next(p for p in vocals.processors if p["plugin"] == "delay")["params"]["bpm"] == s.bpm
     by_plugin = {p["plugin"]: p for p in music.processors}
     assert by_plugin["ducker"]["sidechain"] == "vocals" and by_plugin["dynamic_eq"]["sidechain"] == "vocals"
-    assert [p["plugin"] for p in s.master.processors] == ["stereo_width"]
+    assert [p["plugin"] for p in s.master.processors] == ["eq", "stereo_width"]  # eq: flat tone shelves
     # after their chains, the vocal sits the preset's offset above the music, staged around STEM_LUFS
     post = plan.analysis["post_chain_lufs"]
     level_v = post["vocals"] + vocals.gain_db

@@ -17,13 +17,12 @@ from sqlalchemy import func, select
 
 from core.errors import NotFoundError, ParameterError, PermissionDeniedError
 from core.settings import EnhancementSettings
-from memory import learning
 from memory.cache import TTLCache
 from memory.models import MixingFeedback
 from memory.service import MemoryService
 
-CFG = {"compressor": {"ratio": 3.0, "threshold_db": -20.0}, "stereo_width": {"width": 1.4},
-       "reverb": {"room_size": 0.4, "wet": 0.2}}
+CFG = {"vocals/compressor/ratio": 3.0, "vocals/compressor/threshold_db": -20.0, "master/stereo_width/width": 1.4,
+       "vocals/reverb/room_size": 0.4, "vocals/reverb/wet": 0.2}
 
 
 def service(db: dict, tmp_path: Path, **kw) -> MemoryService:  # type: ignore[type-arg]
@@ -33,9 +32,9 @@ def service(db: dict, tmp_path: Path, **kw) -> MemoryService:  # type: ignore[ty
 def test_configurations_cache_and_usage(db: dict, tmp_path: Path) -> None:  # type: ignore[type-arg]
     m = service(db, tmp_path)
     a = m.create_config(CFG, "genre_preset", genre="rock", is_default=True)
-    m.create_config({"compressor": {"ratio": 2.0}}, genre="jazz")
+    m.create_config({"vocals/compressor/ratio": 2.0}, genre="jazz")
     got = m.get_config(a)
-    assert got["config"]["compressor"]["ratio"] == 3.0 and got["config"]["stereo_width"]["width"] == 1.4
+    assert got["config"]["vocals/compressor/ratio"] == 3.0 and got["config"]["master/stereo_width/width"] == 1.4
     assert (m.cache.hits, m.cache.misses) == (0, 1)
     m.get_config(a)
     assert (m.cache.hits, m.cache.misses) == (1, 1)
@@ -46,6 +45,8 @@ def test_configurations_cache_and_usage(db: dict, tmp_path: Path) -> None:  # ty
         m.get_config("missing")
     with pytest.raises(ParameterError, match="config_type 'weird'"):
         m.create_config(CFG, "weird")
+    with pytest.raises(ParameterError, match="expected 'chain/slot/param'"):
+        m.create_config({"compressor": {"ratio": 2.0}})  # the old nested shape is refused, not half-stored
 
 
 def test_in_process_cache_expires_after_ttl() -> None:
@@ -95,12 +96,12 @@ def test_redis_stopping_mid_run_keeps_answers_right(tmp_path: Path, caplog: pyte
         m = MemoryService(url=f"sqlite:///{tmp_path / 'm.db'}", redis_url=f"redis://127.0.0.1:{port}/0",
                           chroma_path=tmp_path / "chroma")
         cid = m.create_config(CFG, genre="pop")
-        assert m.get_config(cid)["config"]["compressor"]["ratio"] == 3.0
+        assert m.get_config(cid)["config"]["vocals/compressor/ratio"] == 3.0
         proc.kill()
         proc.wait()
         with caplog.at_level(logging.WARNING, logger="memory.cache"):
             for _ in range(5):
-                assert m.get_config(cid)["config"]["compressor"]["ratio"] == 3.0
+                assert m.get_config(cid)["config"]["vocals/compressor/ratio"] == 3.0
             m.use_config(cid)
             assert m.get_config(cid)["usage_count"] == 1
         said = [r for r in caplog.records if "Redis cache unavailable" in r.getMessage()]
@@ -197,31 +198,7 @@ def test_similar_songs_are_found_by_vector_search(tmp_path: Path) -> None:
     assert m.vectors.search(q, k=3, genre="jazz") == []
     rec = m.get_mixing_recommendations(None, "pop", str(tmp_path / "q.wav"))
     assert rec["source"] == "neighbours" and rec["explanation"]["neighbours"][0]["id"] == ids["low"]
-
-
-def test_recommendations_approach_a_hidden_preference(db: dict, tmp_path: Path) -> None:  # type: ignore[type-arg]
-    """A simulated listener rates each recommendation by its distance to a taste it never states."""
-    m = service(db, tmp_path)
-    hidden = np.array([0.8, 0.2, 0.9, 0.3, 0.1, 0.6, 0.2, 0.7])
-    rng = np.random.default_rng(42)
-
-    def rating(config: dict) -> int:  # type: ignore[type-arg]
-        d = np.linalg.norm(learning.to_vector(config) - hidden)
-        return int(np.clip(round(5 - 4 * d / 1.2), 1, 5))
-
-    start = [learning.from_vector(rng.uniform(0, 1, hidden.size)) for _ in range(3)]
-    for c in start:
-        m.rate(m.record_render({}, c, user="lee", genre="pop"), overall=rating(c), user="lee")
-    first = m.get_mixing_recommendations("lee", "pop")
-    d_before = float(np.linalg.norm(learning.to_vector(first["config"]) - hidden))
-    for _ in range(30):
-        rec = m.get_mixing_recommendations("lee", "pop")
-        assert rec["source"] == "learned" and rec["explanation"]["ratings"]
-        m.rate(m.record_render({}, rec["config"], user="lee", genre="pop"), overall=rating(rec["config"]), user="lee")
-    final = m.get_mixing_recommendations("lee", "pop")["config"]
-    d_after = float(np.linalg.norm(learning.to_vector(final) - hidden))
-    print(f"\ndistance to the hidden preference: {d_before:.3f} before, {d_after:.3f} after 30 rounds")
-    assert d_after < 0.6 * d_before
+    assert rec["config"] == CFG  # the only well-rated neighbour's settings, as they were stored
 
 
 def test_export_and_import_move_what_was_learned(tmp_path: Path) -> None:

@@ -1,0 +1,170 @@
+"""The learner on a real database (SQLite and PostgreSQL) and against a listener who hears the mix."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import func, select
+
+from core.host import PluginHost
+from core.settings import EnhancementSettings
+from memory import learning
+from memory.models import LearningState, MixingFeedback
+from memory.service import MemoryService
+from memory.space import describe_space, space_for
+
+
+def service(db: dict, tmp_path: Path, host: PluginHost, **kw) -> MemoryService:  # type: ignore[type-arg]
+    return MemoryService(url=db["url"], schema=db["schema"], chroma_path=tmp_path / "chroma", host=host, **kw)
+
+
+def test_space_ranges_come_from_the_declared_params(host: PluginHost) -> None:
+    space = space_for("pop", host)
+    width = next(d for d in space.dims if d.knob.key == "master/stereo_width/width")
+    assert (width.native(0.0), width.native(1.0)) == pytest.approx((1.25 - 0.6, 1.25 + 0.6))  # Param 0..3, reach 0.2
+    ratio = next(d for d in space.dims if d.knob.key == "vocals/compressor/ratio")
+    assert ratio.native(0.5) == pytest.approx(4.0) and ratio.native(1.0) / 4.0 == pytest.approx(20 ** 0.2)  # log scale
+    x = space.preset_unit()
+    assert space.to_settings(x)["vocals/reverb/wet"] == 0.18  # the preset's own value sits inside
+    described = {d["key"]: d for d in describe_space("classical", host)}
+    assert "vocals/delay/wet" not in described and described["master/eq/b4_gain_db"]["unit"] == "dB"
+    assert all(d["hears"] and d["aspects"] for d in described.values())
+
+
+def test_added_slots_leave_the_render_unchanged_at_their_defaults(host: PluginHost, tmp_path: Path) -> None:
+    """The vocal gain slot and the master tone eq are neutral until a listener moves them."""
+    from app.bench_learning import make_clip
+    from core.render import render
+
+    clip = make_clip(host, tmp_path, seconds=2.0, sr=22050)
+    with_slots = render(copy.deepcopy(clip.session), host).audio
+    bare = copy.deepcopy(clip.session)
+    bare.tracks[0].processors = [s for s in bare.tracks[0].processors if s["plugin"] != "gain"]
+    bare.master.processors = [s for s in bare.master.processors if s["plugin"] != "eq"]
+    plain = render(bare, host).audio
+    assert np.max(np.abs(with_slots - plain)) < 1e-5  # float32 rounding of a 0 dB shelf, -100 dBFS
+
+
+def test_aspect_ratings_point_the_way_with_two_ratings(host: PluginHost) -> None:
+    """Wider was rated better on stereo_width: the next proposal is wider still, and says why."""
+    space = space_for("pop", host)
+    narrow, wide = dict(space.to_settings(space.preset_unit())), dict(space.to_settings(space.preset_unit()))
+    narrow["master/stereo_width/width"], wide["master/stereo_width/width"] = 1.0, 1.4
+    rated = [learning.Rated(narrow, 3, {"stereo_width": 2}, "ann"), learning.Rated(wide, 3, {"stereo_width": 4}, "ann")]
+    p = learning.propose(space, rated, "ann", learning.State(), np.random.default_rng(0))
+    assert p.settings["master/stereo_width/width"] > 1.4
+    why = p.explanation["knobs"]["master/stereo_width/width"]
+    assert why["from"] == 1.4 and "stereo_width" in why["why"] and why["slope_stars_per_window"]["stereo_width"] > 0
+
+
+def test_flat_ratings_widen_the_search(host: PluginHost) -> None:
+    space = space_for("pop", host)
+    rng = np.random.default_rng(1)
+    rated = [learning.Rated(space.to_settings(rng.uniform(0.4, 0.6, len(space.dims))), 3,
+                            dict.fromkeys(learning.ASPECTS, 3), "ann") for _ in range(4)]
+    state = learning.State()
+    radii = []
+    for _ in range(3):
+        p = learning.propose(space, rated, "ann", state, rng)
+        state = p.state
+        radii.append(state.radius)
+        rated.append(learning.Rated(p.settings, 3, dict.fromkeys(learning.ASPECTS, 3), "ann"))
+    assert radii[0] > learning.RADIUS[1] and radii[1] > radii[0] and radii[2] > radii[1]
+    assert p.explanation["search"]["flat_ratings"] and p.explanation["search"]["flat_streak"] == 3
+
+
+def test_ratings_from_8_concurrent_clients_all_count_and_learning_survives_a_restart(
+        db: dict, tmp_path: Path, host: PluginHost) -> None:  # type: ignore[type-arg]
+    m = service(db, tmp_path, host)
+    space = space_for("pop", host)
+    rids = {c: [m.record_render({}, space.to_settings(np.full(len(space.dims), 0.1 * i)), user=f"u{c % 2}",
+                                genre="pop") for i in range(1, 5)] for c in range(8)}
+    errors: list[Exception] = []
+
+    def client(c: int) -> None:
+        try:
+            for i, rid in enumerate(rids[c]):
+                m.rate(rid, overall=1 + (c + i) % 5, stereo_width=3, user=f"u{c % 2}")
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=client, args=(c,)) for c in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    with m.Session() as s:
+        assert s.scalar(select(func.count()).select_from(MixingFeedback)) == 32
+        assert s.scalar(select(func.count()).select_from(LearningState)) == 2  # one per user, no duplicate
+    before = m.get_mixing_recommendations("u0", "pop")
+    # u0's last learn saw all 16 of u0's ratings (u1's may still have been arriving)
+    assert before["source"] == "learned" and before["explanation"]["search"]["own_ratings"] == 16
+    assert 16 < before["explanation"]["ratings_used"] <= 32
+    again = service(db, tmp_path, host)  # a restart: a new service on the same database
+    after = again.get_mixing_recommendations("u0", "pop")
+    assert after["config"] == before["config"] and after["explanation"] == before["explanation"]
+    assert after["explanation"]["learner"]["proposals"] >= 1 and len(after["explanation"]["knobs"]) == 9
+
+
+def test_learning_switched_off_learns_nothing(db: dict, tmp_path: Path, host: PluginHost) -> None:  # type: ignore[type-arg]
+    m = service(db, tmp_path, host, settings=EnhancementSettings(enable_memory_learning=False))
+    for stars in (2, 4, 5):
+        rid = m.record_render({}, {"master/stereo_width/width": 1.0 + 0.2 * stars}, user="ann", genre="pop")
+        assert "learned_config_id" not in m.rate(rid, overall=stars, user="ann")
+    assert m.stats()["learned_configurations"] == 0 and m.learning_state("ann", "pop") is None
+    assert m.get_mixing_recommendations("ann", "pop")["source"] == "genre_best"  # rated mixes, nothing learned
+
+
+def test_a_new_user_starts_from_other_listeners_best(tmp_path: Path, host: PluginHost) -> None:
+    m = MemoryService(url=f"sqlite:///{tmp_path / 'm.db'}", chroma_path=tmp_path / "chroma", host=host)
+    assert m.get_mixing_recommendations("new", "pop")["source"] == "genre_preset"
+    for width, stars in ((0.8, 2), (1.6, 5), (1.7, 4)):
+        rid = m.record_render({}, {"master/stereo_width/width": width}, user="old", genre="pop")
+        m.rate(rid, overall=stars, user="old")
+    rec = m.get_mixing_recommendations("new", "pop")
+    assert rec["source"] == "genre_best" and 1.6 <= rec["config"]["master/stereo_width/width"] <= 1.7
+    assert [g["mean_overall"] for g in rec["explanation"]["genre_best"]] == [5.0, 4.0]
+
+
+@pytest.mark.slow
+def test_a_listener_who_hears_the_mix_gets_closer(tmp_path: Path, host: PluginHost) -> None:
+    """A listener wanting a wider, brighter, louder-vocal, drier mix measures each render and rates it."""
+    from app.bench_learning import listeners, make_clip, run_new
+
+    clip = make_clip(host, tmp_path, seconds=3.0, sr=22050)
+    who = listeners(clip)[0]
+    d = run_new(clip, who, 8, f"sqlite:///{tmp_path / 'm.db'}", "pop")
+    print("\ndistance per round:", np.round(np.array(d) / d[0], 2).tolist())
+    assert min(d[4:]) < 0.75 * d[0]
+
+
+def test_the_gaussian_process_matches_scikit_learns() -> None:
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import RBF, ConstantKernel
+
+    rng = np.random.default_rng(0)
+    x, y, w = rng.uniform(size=(7, 3)), rng.normal(size=7), rng.uniform(0.1, 1.0, 7)
+    ref = GaussianProcessRegressor(ConstantKernel(1.0, "fixed") * RBF(learning.LENGTH_SCALE, "fixed"),
+                                   alpha=learning.NOISE_VAR / w, optimizer=None).fit(x, y)
+    q = rng.uniform(size=(5, 3))
+    mu, sd = learning._GP(x, y, w).predict(q)
+    want_mu, want_sd = ref.predict(q, return_std=True)
+    assert np.allclose(mu, want_mu, atol=1e-12) and np.allclose(sd, want_sd, atol=1e-12)
+
+
+def test_a_recorded_session_is_stored_as_its_settings(tmp_path: Path, host: PluginHost) -> None:
+    from core.session import Session
+
+    s = Session.from_dict({"tracks": [{"name": "vocals", "source": "v.wav", "processors": [
+        {"plugin": "compressor", "params": {"ratio": 3.0}},
+        {"plugin": "eq", "bypass": True, "params": {"b1_gain_db": 2.0}}]}],
+        "master": {"processors": [{"plugin": "stereo_width", "params": {"width": 1.5}}]}})
+    m = MemoryService(url=f"sqlite:///{tmp_path / 'm.db'}", chroma_path=tmp_path / "chroma", host=host)
+    rid = m.record_render({}, s.to_dict(), user="ann", genre="pop")  # a report's "session", as the song pipeline sends
+    (cfg,) = m.list_configs(genre="pop")
+    assert cfg["config"] == {"vocals/compressor/ratio": 3.0, "master/stereo_width/width": 1.5} and rid
