@@ -64,6 +64,7 @@ class Clip:
 def make_clip(host: Any, folder: Path, seconds: float = 7.0, sr: int = 22050, genre: str = "pop") -> Clip:
     """Synthetic vocal + instrumental (plugins.generators through the host), planned as a mix session."""
     import soundfile as sf
+
     from app.planner import plan_mix
 
     voc = host.pm.hook.mixbridge_generate_vocals(lyrics="la la la, hold on to the night", key="A minor", bpm=100.0,
@@ -80,7 +81,6 @@ def make_clip(host: Any, folder: Path, seconds: float = 7.0, sr: int = 22050, ge
 def hear(clip: Clip, settings: Settings) -> dict[str, float]:
     """What a listener hears of the mix made with ``settings``: measured from the rendered audio."""
     from app.planner import processed_stems
-
     from core import loudness
     from core.render import render
 

@@ -6,11 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from app.mix_cli import synth_song
+from app.planner import STEM_LUFS, plan_mix, run_mix
 from core import audio_io
 from core.errors import SessionError
 from core.session import Session
-from app.mix_cli import synth_song
-from app.planner import STEM_LUFS, plan_mix, run_mix
 
 SR = 48000
 

@@ -10,9 +10,9 @@ import pytest
 import soundfile as sf
 from fastapi.testclient import TestClient
 
+from app.song import Services
 from bridge.api import create_app
 from bridge.auth import issue_token
-from app.song import Services
 from core.settings import EnhancementSettings
 from memory.service import MemoryService
 
