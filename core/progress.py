@@ -44,8 +44,10 @@ def is_terminal() -> bool:
 
 
 @contextmanager
-def progress_bar(description: str, total: float = 1.0, enabled: bool | None = None) -> Iterator[Bar]:
+def progress_bar(description: str, total: float | None = 1.0, enabled: bool | None = None) -> Iterator[Bar]:
     """A transient rich bar on stderr while the block runs; ``enabled=None`` means "if stderr is a terminal".
+
+    ``total=None`` draws a pulsing bar with the time elapsed, for work that cannot say how far it is.
 
     Examples
     --------
@@ -58,8 +60,9 @@ def progress_bar(description: str, total: float = 1.0, enabled: bool | None = No
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+    share = [TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(), TimeRemainingColumn()]
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True), transient=True,
+        TextColumn("[bold]{task.description}"), BarColumn(), *(share if total is not None else [TimeElapsedColumn()]),
+        console=Console(stderr=True), transient=True, refresh_per_second=4,
     ) as display:
         yield Bar(display, display.add_task(description, total=total))
