@@ -190,7 +190,15 @@ def cmd_render_batch(args: Any) -> int:
         else:
             print(f"FAIL  {r['session']}: {r['error']}", file=sys.stderr)
 
-    results = render_batch(args.sessions, args.workers, args.ray, args.out_dir, on_result=show)
+    from core.progress import progress_bar
+
+    with progress_bar("render-batch", total=len(args.sessions)) as bar:
+
+        def done(r: dict[str, Any]) -> None:
+            show(r)
+            bar.advance(1.0, f"render-batch: {Path(r['session']).name}")
+
+        results = render_batch(args.sessions, args.workers, args.ray, args.out_dir, on_result=done)
     failed = sum(not r["ok"] for r in results)
     if args.json:
         print(json.dumps(results, indent=2, default=float))

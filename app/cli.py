@@ -81,6 +81,11 @@ def main(argv: list[str] | None = None) -> int:
         if not getattr(args, "func", None):
             parser.print_help()
             return 2
+        if args.command == "bench":  # long, and most cannot say how far they are: a pulsing bar on a terminal
+            from core.progress import progress_bar
+
+            with progress_bar(f"bench {args.bench}", total=None):
+                return int(args.func(args) or 0)
         return int(args.func(args) or 0)
     except MixbridgeError as e:
         print(f"mixbridge: error: {e}", file=sys.stderr)

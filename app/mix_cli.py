@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from app.report_html import add_arguments
 from core.hookspecs import hookimpl
 
 
@@ -27,6 +28,7 @@ def mixbridge_commands(sub: Any, bench: Any) -> None:
     p.add_argument("--save-session", type=Path, help="also write the mix as a session TOML")
     p.add_argument("--user", help="whose render this is, to rate (default MIXBRIDGE_USER)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_arguments(p)
     p.set_defaults(func=cmd_mix)
 
     p = sub.add_parser("analyze", help="spectrum, bands, masking and stereo image of a vocal and/or music")
@@ -44,24 +46,39 @@ def cmd_mix(args: argparse.Namespace) -> int:
     from app.loading import load_host
     from app.planner import plan_mix, run_mix
     from app.records import open_memory, record_render
+    from app.report_html import target
+    from core.progress import progress_bar
     from core.render import write_outputs
 
     host = load_host()
-    plan = plan_mix(args.vocals, args.music, host, genre=args.genre, reference=args.reference,
-                    intelligent=args.intelligent, sample_rate=args.sample_rate, output=args.output)
-    if args.save_session:
-        plan.session.save(args.save_session)
-    result = run_mix(plan, host, output=args.output)
-    rep = result.report
-    rid = record_render(open_memory(host), rep, plan.session.settings(), user=args.user, genre=plan.genre,
-                        audio=str(args.output))
-    write_outputs(result, args.output, plan.session.bit_depth)  # again, with the render id
+    pictures = target(args.plot, args.report, args.output)
+    taps = None
+    if pictures:
+        from app.plots import StageTaps
+
+        taps = StageTaps(args.sample_rate, levels=("loudness", "plain"))
+    with progress_bar("mix: analysing the stems") as bar:
+        plan = plan_mix(args.vocals, args.music, host, genre=args.genre, reference=args.reference,
+                        intelligent=args.intelligent, sample_rate=args.sample_rate, output=args.output)
+        if args.save_session:
+            plan.session.save(args.save_session)
+        result = run_mix(plan, host, output=args.output, on_progress=bar.span(0.3, 0.9, "mix: rendering"),
+                         observe=taps)
+        rep = result.report
+        rid = record_render(open_memory(host), rep, plan.session.settings(), user=args.user, genre=plan.genre,
+                            audio=str(args.output))
+        write_outputs(result, args.output, plan.session.bit_depth)  # again, with the render id
+        if pictures:
+            bar.update(0.9, "mix: pictures")
+            mix_pictures(pictures, result, taps, rid)
     if args.json:
         print(json.dumps(rep, indent=2, default=float))
         return 0
     b, a = rep["measurements"]["before"], rep["measurements"]["after"]
     conf = rep["genre"]["confidence"]
     print(f"wrote {rep['output']} and {rep['report']}")
+    if pictures:
+        print("pictures " + " ".join(map(str, pictures.paths)))
     print(f"genre {rep['genre']['name']} ({rep['genre']['source']}"
           + (f", confidence {conf:.2f})" if conf is not None else ")"))
     print("applied: " + ", ".join(rep["enhancement_applied"]))
@@ -74,6 +91,22 @@ def cmd_mix(args: argparse.Namespace) -> int:
     for w in rep["warnings"]:
         print(f"warning: {w}")
     return 0
+
+
+def mix_pictures(pictures: Any, result: Any, taps: Any, render_id: str | None) -> None:
+    """A mix's pictures and HTML report: the plain sum against the mix, loudness, gain per stage."""
+    from app.report_html import IMAGE_ROWS, LEVEL_ROWS, add_render_pictures, loudness_stage, rows_of
+
+    rep = result.report
+    add_render_pictures(pictures, result, taps, "plain")
+    g, stage = rep["genre"], loudness_stage(rep)
+    facts = {"output": rep.get("output"), "duration (s)": rep["duration_s"],
+             "genre": f"{g['name']} ({g['source']}" + (f", confidence {g['confidence']:.2f})"
+                                                        if g["confidence"] is not None else ")"),
+             "target (LUFS)": stage.get("target_lufs"), "ceiling (dBTP)": stage.get("ceiling_dbtp"),
+             "render id": render_id}
+    b, a = rep["measurements"]["before"], rep["measurements"]["after"]
+    pictures.write_html(facts, rows_of(b, a, LEVEL_ROWS + IMAGE_ROWS), rep["enhancement_applied"], rep["warnings"])
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,6 +28,9 @@ from core import audio_io, genres
 from core.errors import MixbridgeError, ModelUnavailableError, SessionError
 from core.host import PluginHost
 from core.session import Loudness, Master, Session, Track
+
+if TYPE_CHECKING:
+    from core.render import Observer
 
 STEM_LUFS = -23.0  # stems are gain-staged around EBU R128's level before the sum
 MAX_UNMASK_DB = 9.0
@@ -264,11 +268,14 @@ def _image(audio: np.ndarray, sr: int, analysis: Any) -> dict[str, Any]:
             "low_band_correlation": st["bands"]["20-150"]["correlation"]}
 
 
-def run_mix(plan: MixPlan, host: PluginHost, output: str | Path | None = None) -> Any:
+def run_mix(plan: MixPlan, host: PluginHost, output: str | Path | None = None,
+            on_progress: Callable[[float], None] | None = None, observe: Observer | None = None) -> Any:
     """Render the plan, apply reference matching, measure; write OUT.wav + OUT.json when ``output`` is given.
 
     Returns the ``core.render.RenderResult`` whose report holds ``enhancement_applied``,
     ``genre`` and ``measurements`` (``before``: the plain level-matched sum; ``after``: the mix).
+    ``on_progress`` gets the share done (0..1); ``observe`` sees the render's stages
+    (see ``core.render.render``) and the plain sum as stage ``"plain"``, side ``"out"``.
     """
     from core import loudness
     from core.render import render, write_outputs
@@ -277,11 +284,14 @@ def run_mix(plan: MixPlan, host: PluginHost, output: str | Path | None = None) -
     sr = session.sample_rate
     # the plain sum is measured first and dropped, so that it never shares memory with the render
     plain = _plain_sum(plan)
+    if observe is not None:
+        observe("plain", "out", plain)
     analysis = host.service("analysis")
     before = {**_measure(plain, sr), **_image(plain, sr, analysis),
               "masking_db": plan.analysis["before"]["masking"]["overall_db"]}
     del plain
-    result = render(session, host)
+    share = (lambda done: on_progress(0.05 + 0.85 * done)) if on_progress else None
+    result = render(session, host, on_progress=share, observe=observe)
     rep = result.report
     if plan.reference is not None:
         matched, mrep = host.service("reference").match(result.audio, sr, plan.reference)
@@ -300,6 +310,8 @@ def run_mix(plan: MixPlan, host: PluginHost, output: str | Path | None = None) -
     rep["session"] = session.to_dict()
     if output is not None:
         write_outputs(result, output, session.bit_depth)
+    if on_progress:
+        on_progress(1.0)
     return result
 
 

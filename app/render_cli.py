@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
+from app.report_html import add_arguments
 from core.hookspecs import hookimpl
 
 
@@ -20,6 +20,7 @@ def mixbridge_commands(sub: Any, bench: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--recommend", action="store_true", help="start from the memory's recommended settings")
     p.add_argument("--user", help="whose taste --recommend follows")
+    add_arguments(p)
     p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("demo", help="write the demo session and render it (no network, no servers)")
@@ -67,9 +68,12 @@ def recommendation(memory: Any, session: Any, user: str | None) -> dict[str, Any
 
 
 def _render_and_report(session_path: Path, output: Path | None, block_size: int | None, as_json: bool,
-                       recommend: bool = False, user: str | None = None) -> int:
+                       recommend: bool = False, user: str | None = None, plot: bool = False,
+                       report_dir: Path | None = None) -> int:
     from app.loading import load_host
     from app.records import open_memory, record_render
+    from app.report_html import target
+    from core.progress import is_terminal
     from core.render import render, write_outputs
     from core.session import Session
 
@@ -81,13 +85,20 @@ def _render_and_report(session_path: Path, output: Path | None, block_size: int 
     rec = None
     if recommend:
         rec = recommendation(memory, session, user)
-    result = render(session, host, output=out, block_size=block_size,
-                    progress=sys.stderr.isatty() and not as_json)
+    pictures = target(plot, report_dir, out)
+    taps = None
+    if pictures:
+        from app.plots import StageTaps
+
+        taps = StageTaps(session.sample_rate)
+    result = render(session, host, output=out, block_size=block_size, progress=is_terminal(), observe=taps)
     rep = result.report
     if rec is not None:
         rep["recommendation"] = rec
     render_id = record_render(memory, rep, session.settings(), user=user, genre=session.genre, audio=str(out))
     write_outputs(result, out, session.bit_depth)  # again, with the render id
+    if pictures:
+        render_pictures(pictures, result, taps, render_id)
     if as_json:
         print(json.dumps(rep, indent=2, default=float))
         return 0
@@ -98,6 +109,8 @@ def _render_and_report(session_path: Path, output: Path | None, block_size: int 
 
     print(f"wrote {rep['output']}")
     print(f"report {rep['report']}")
+    if pictures:
+        print("pictures " + " ".join(map(str, pictures.paths)))
     print(
         f"{rep['duration_s']:.1f} s rendered at {rep['realtime_factor']:.0f}x real time; "
         f"{fmt(after['integrated_lufs'], 'LUFS')}, LRA {fmt(after['loudness_range_lu'], 'LU')}, "
@@ -112,8 +125,26 @@ def _render_and_report(session_path: Path, output: Path | None, block_size: int 
     return 0
 
 
+def render_pictures(pictures: Any, result: Any, taps: Any, render_id: str | None) -> None:
+    """A render's pictures and HTML report: sources against the master, loudness, gain per stage."""
+    from app.report_html import LEVEL_ROWS, add_render_pictures, loudness_stage, rows_of
+
+    rep = result.report
+    add_render_pictures(pictures, result, taps, "sources")
+    stage = loudness_stage(rep)
+    facts = {"session": rep["session"], "output": rep.get("output"), "duration (s)": rep["duration_s"],
+             "x real time": rep["realtime_factor"], "target (LUFS)": stage.get("target_lufs"),
+             "ceiling (dBTP)": stage.get("ceiling_dbtp"), "render id": render_id}
+    applied = [f"{s['stage']}: {', '.join(s['processors']) or 'nothing'}" for s in rep["stages"] if "processors" in s]
+    if stage:
+        applied.append(f"loudness: {stage['gain_db']:+.1f} dB, true-peak limiter at {stage['ceiling_dbtp']:g} dBTP")
+    pictures.write_html(facts, rows_of(rep["loudness"]["before"], rep["loudness"]["after"], LEVEL_ROWS),
+                        applied, rep["warnings"])
+
+
 def cmd_render(args: argparse.Namespace) -> int:
-    return _render_and_report(args.session, args.output, args.block_size, args.json, args.recommend, args.user)
+    return _render_and_report(args.session, args.output, args.block_size, args.json, args.recommend, args.user,
+                              args.plot, args.report)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -31,17 +31,33 @@ METRICS_S = 30.0
 FADE_S = 1.5
 
 
+SONG_STAGES = 8  # vocals, voice, music, recommendations, mix, preview, metrics, memory
+Progress = Callable[[str, float], None]  # (what runs now, share of the whole done)
+
+
 class Stages:
     """Runs named stages, timing each; optional ones fall back with a warning."""
 
-    def __init__(self, settings: EnhancementSettings, audio_seconds: float) -> None:
+    def __init__(self, settings: EnhancementSettings, audio_seconds: float, total: int = SONG_STAGES,
+                 on_progress: Progress | None = None) -> None:
         self.settings = settings
         self.audio_seconds = audio_seconds
         self.report: list[dict[str, Any]] = []
         self.warnings: list[str] = []
         self.applied: list[str] = []
+        self.total = total
+        self.on_progress = on_progress
+
+    def share(self, name: str) -> Callable[[float], None] | None:
+        """A callback for progress inside stage ``name`` (0..1 of that stage), or None when nobody listens."""
+        if self.on_progress is None:
+            return None
+        done, progress = len(self.report), self.on_progress
+        return lambda part: progress(name, (done + part) / self.total)
 
     def run(self, name: str, fn: Callable[[], Any], optional: bool = True, enabled: bool = True) -> Any:
+        if self.on_progress is not None:
+            self.on_progress(name, len(self.report) / self.total)
         if not enabled:
             self.report.append({"stage": name, "skipped": "disabled by settings"})
             return None
@@ -138,8 +154,13 @@ def generate_complete_song_with_enhancement(
     host: PluginHost | None = None,
     memory: Any = None,
     sample_rate: int = 48000,
+    on_progress: Progress | None = None,
+    observe: Callable[[str, str, np.ndarray], None] | None = None,
 ) -> dict[str, Any]:
     """Generate, enhance, mix, master, preview, measure and record one song.
+
+    ``on_progress(stage, share)`` follows the stages; ``observe`` watches the mix's
+    render (see ``app.planner.run_mix``).
 
     Examples
     --------
@@ -153,7 +174,7 @@ def generate_complete_song_with_enhancement(
     genre = genres.resolve(genre)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    st = Stages(settings, duration)
+    st = Stages(settings, duration, on_progress=on_progress)
     t_start = time.perf_counter()
     hook = host.pm.hook
 
@@ -201,7 +222,7 @@ def generate_complete_song_with_enhancement(
             recommendation["applied"], recommendation["not_in_session"] = plan.session.apply_settings(
                 recommendation.get("config") or {})
         mixed_settings.update(plan.session.settings())
-        return run_mix(plan, host, output=out / "song.wav")
+        return run_mix(plan, host, output=out / "song.wav", on_progress=st.share("mix_and_master"), observe=observe)
 
     mixed_settings: dict[str, Any] = {}
     mixed = st.run("mix_and_master", mix, optional=False)
@@ -228,7 +249,8 @@ def generate_complete_song_with_enhancement(
         "enhancement_applied": st.applied,
         "recommendation": recommendation,
         "voice": voice_report,
-        "mix": {k: mixed.report[k] for k in ("loudness", "genre", "measurements") if k in mixed.report},
+        "mix": {k: mixed.report[k] for k in ("loudness", "genre", "measurements", "stages")
+                if k in mixed.report},
         "stages": st.report,
         "warnings": [*st.warnings, *voice_report.get("warnings", []), *mixed.report.get("warnings", [])],
     }

@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from app.report_html import add_arguments
 from core.errors import MixbridgeError
 from core.hookspecs import hookimpl
 
@@ -29,6 +30,7 @@ def mixbridge_commands(sub: Any, bench: Any) -> None:
     p.add_argument("--duration", type=float, default=30.0, help="seconds")
     p.add_argument("--user", default=None, help="whose memory recommends and records (default MIXBRIDGE_USER)")
     p.add_argument("-o", "--output", required=True, type=Path, help="output folder")
+    add_arguments(p, "song.wav")
     p.set_defaults(func=cmd_song)
 
     p = bench.add_parser("song", help="the complete pipeline on a 3-minute song; /voice with 4 clients")
@@ -42,7 +44,9 @@ def mixbridge_commands(sub: Any, bench: Any) -> None:
 def cmd_song(args: argparse.Namespace) -> int:
     from app.loading import load_host
     from app.records import open_memory
+    from app.report_html import target
     from app.song import generate_complete_song_with_enhancement
+    from core.progress import progress_bar
     from memory.recorder import local_user
 
     try:
@@ -52,11 +56,24 @@ def cmd_song(args: argparse.Namespace) -> int:
     if not 1.0 <= args.duration <= 1200.0:
         raise MixbridgeError(f"--duration {args.duration}: use 1 to 1200 seconds")
     host = load_host()
-    rep = generate_complete_song_with_enhancement(
-        lyrics, args.genre, args.bpm, args.key, args.duration, args.output, user=args.user or local_user(),
-        host=host, memory=open_memory(host))
+    pictures = target(args.plot, args.report, args.output / "song.wav")
+    taps = None
+    if pictures:
+        from app.plots import StageTaps
+
+        taps = StageTaps(48000, levels=("loudness", "plain"))
+    with progress_bar("song") as bar:
+        rep = generate_complete_song_with_enhancement(
+            lyrics, args.genre, args.bpm, args.key, args.duration, args.output, user=args.user or local_user(),
+            host=host, memory=open_memory(host), observe=taps,
+            on_progress=lambda stage, done: bar.update(0.9 * done if pictures else done, f"song: {stage}"))
+        if pictures:
+            bar.update(0.9, "song: pictures")
+            song_pictures(pictures, rep, taps, host, args.key)
     for name, path in rep["outputs"].items():
         print(f"{name:8s} {path}")
+    if pictures:
+        print("pictures " + " ".join(map(str, pictures.paths)))
     q = rep["quality_metrics"]
     print(f"x-real-time {rep['x_realtime']:.1f}, peak memory {rep['peak_rss_mb']:.0f} MB; "
           f"quality {json.dumps(q, default=float)}")
@@ -65,6 +82,29 @@ def cmd_song(args: argparse.Namespace) -> int:
     for w in rep["warnings"]:
         print(f"warning: {w}")
     return 0
+
+
+def song_pictures(pictures: Any, rep: dict[str, Any], taps: Any, host: Any, key: str) -> None:
+    """The song's mix pictures (plain sum against the song, loudness, gain per stage), the vocal before and
+    after enhancement (spectrum, pitch; the key's scale when auto-tuned) and the HTML report."""
+    from app.report_html import IMAGE_ROWS, LEVEL_ROWS, add_render_pictures, add_voice_pictures, rows_of
+    from core import audio_io
+    from core.render import RenderResult
+
+    song, sr = audio_io.read(rep["outputs"]["song"])
+    mix = rep["mix"]
+    add_render_pictures(pictures, RenderResult(song, sr, {"stages": mix.get("stages", [])}), taps, "plain")
+    raw, _ = audio_io.read(Path(rep["outputs"]["song"]).with_name("vocals_raw.wav"), sample_rate=sr)
+    voiced, _ = audio_io.read(rep["outputs"]["vocals"], sample_rate=sr)
+    tuned = (rep["voice"].get("config") or {}).get("autotune_key")
+    add_voice_pictures(pictures, raw, voiced, sr, host.service("voice"), tuned or None, prefix="vocal-",
+                       labels=("vocal as generated", "vocal enhanced"))
+    g = mix.get("genre") or {}
+    facts = {"song": rep["outputs"]["song"], "genre": g.get("name"), "key": key, "x real time": rep["x_realtime"],
+             "render id": rep.get("render_id"), **{f"quality: {k}": v for k, v in rep["quality_metrics"].items()}}
+    m = mix.get("measurements") or {"before": {}, "after": {}}
+    pictures.write_html(facts, rows_of(m["before"], m["after"], LEVEL_ROWS + IMAGE_ROWS),
+                        rep["enhancement_applied"], rep["warnings"])
 
 
 LYRICS = "Light on the water, I hear you calling\nHold on to the morning, we keep on falling\n"

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from app.report_html import add_arguments
 from core import files
 from core.hookspecs import hookimpl
 
@@ -44,6 +45,7 @@ def mixbridge_commands(sub: Any, bench: Any) -> None:
     p.add_argument("--pitch", dest="pitch_method", default="yin", choices=("yin", "crepe", "pyin"))
     p.add_argument("--metrics", action="store_true", help="add DNSMOS/PESQ/STOI before and after")
     p.add_argument("--user", help="whose render this is, to rate (default MIXBRIDGE_USER)")
+    add_arguments(p)
     p.set_defaults(func=_enhance_voice)
 
     validate = _subgroup(sub, "validate", "compare before and after (quality tables)")
@@ -55,6 +57,9 @@ def mixbridge_commands(sub: Any, bench: Any) -> None:
         v.add_argument("before", type=Path, help="original (voice) or basic mix (mixing)")
         v.add_argument("after", type=Path, help="enhanced version")
         v.add_argument("--json", action="store_true", help="print JSON instead of a table")
+        add_arguments(v, "the enhanced file")
+        if what == "voice":
+            v.add_argument("--key", help='draw this scale\'s notes on the pitch picture ("A minor")')
         v.set_defaults(func=_validate, what=what)
 
     b = bench.add_parser("voice", help="x-real-time of vocoder, pitch, auto-tune, prosody, metrics")
@@ -69,7 +74,9 @@ def mixbridge_commands(sub: Any, bench: Any) -> None:
 def _enhance_voice(args: argparse.Namespace) -> int:
     from app.loading import load_host
     from app.records import open_memory, record_render
+    from app.report_html import target
     from core import audio_io
+    from core.progress import progress_bar
     from core.settings import EnhancementSettings
 
     host = load_host()
@@ -77,28 +84,37 @@ def _enhance_voice(args: argparse.Namespace) -> int:
     audio, sr = audio_io.read(args.input)
     prosody = settings.enable_prosody_enhancement if args.prosody is None else args.prosody
     vocoder = settings.enable_neural_vocoder and not args.no_vocoder
-    y, report = host.service("voice").enhance_voice(
-        audio,
-        sr,
-        vocoder=vocoder,
-        prosody=prosody,
-        autotune_key=args.autotune,
-        retune_ms=args.retune_ms,
-        humanize=args.humanize,
-        vocoder_backend=args.backend,
-        vocos_dir=args.vocos_dir,
-        pitch_method=args.pitch_method,
-    )
-    if args.metrics:
-        calculate_all_metrics = host.service("metrics").calculate_all_metrics
-        report["metrics"] = {
-            "before": calculate_all_metrics(audio, sr),
-            "after": calculate_all_metrics(y, sr, reference=audio),
-        }
-    report.update({"input": str(args.input), "output": str(args.output)})
-    audio_io.write(args.output, y, sr)
-    rid = record_render(open_memory(host), report, {}, user=args.user, genre=None)
-    files.write_text(args.output.with_suffix(args.output.suffix + ".json"), json.dumps(report, indent=2))
+    pictures = target(args.plot, args.report, args.output)
+    voice = host.service("voice")
+    with progress_bar("enhance voice") as bar:
+        y, report = voice.enhance_voice(
+            audio,
+            sr,
+            vocoder=vocoder,
+            prosody=prosody,
+            autotune_key=args.autotune,
+            retune_ms=args.retune_ms,
+            humanize=args.humanize,
+            vocoder_backend=args.backend,
+            vocos_dir=args.vocos_dir,
+            pitch_method=args.pitch_method,
+            on_stage=lambda name, done: bar.update(0.7 * done, f"enhance voice: {name}"),
+        )
+        if args.metrics:
+            bar.update(0.7, "enhance voice: metrics")
+            calculate_all_metrics = host.service("metrics").calculate_all_metrics
+            report["metrics"] = {
+                "before": calculate_all_metrics(audio, sr),
+                "after": calculate_all_metrics(y, sr, reference=audio),
+            }
+        report.update({"input": str(args.input), "output": str(args.output)})
+        audio_io.write(args.output, y, sr)
+        rid = record_render(open_memory(host), report, {}, user=args.user, genre=None)
+        files.write_text(args.output.with_suffix(args.output.suffix + ".json"), json.dumps(report, indent=2))
+        if pictures:
+            bar.update(0.85, "enhance voice: pictures")
+            voice_pictures(pictures, audio, y, sr, voice, report, args.autotune, rid)
+            print("pictures " + " ".join(map(str, pictures.paths)))
     ran = ", ".join(s["stage"] + (f" ({s['vocoder']})" if s["stage"] == "vocoder" else "") for s in report["stages"])
     print(f"{args.output}: {ran or 'nothing to do'}; {report['x_realtime']}x real time")
     if rid:
@@ -108,13 +124,42 @@ def _enhance_voice(args: argparse.Namespace) -> int:
     return 0
 
 
+def voice_pictures(pictures: Any, before: Any, after: Any, sr: int, voice: Any, report: dict[str, Any],
+                   key: str | None, render_id: str | None) -> None:
+    """Spectrum, loudness and pitch (with the scale when auto-tuned) of a vocal before and after; the HTML report."""
+    from app.report_html import LEVEL_ROWS, add_voice_pictures, rows_of
+    from core.render import measure
+
+    ran = [s["stage"] for s in report["stages"]]
+    add_voice_pictures(pictures, before, after, sr, voice, key, pitch="pitch" in ran)
+    rows = rows_of(measure(before, sr), measure(after, sr), LEVEL_ROWS)
+    m = report.get("metrics")
+    if m:
+        rows += [(f"DNSMOS {k.upper()}", m["before"]["dnsmos"][k], m["after"]["dnsmos"][k], "")
+                 for k in ("ovrl", "sig", "bak")]
+        rows += [(k, None, m["after"].get(k), "") for k in ("pesq_wb", "stoi") if m["after"].get(k) is not None]
+    tune = next((s for s in report["stages"] if s["stage"] == "autotune"), None)
+    facts = {"input": report["input"], "output": report["output"], "duration (s)": report["duration_s"],
+             "x real time": report["x_realtime"], "render id": render_id}
+    if tune:
+        facts |= {"auto-tune key": tune["key"], "mean correction (cents)": tune["mean_abs_correction_cents"]}
+    applied = [s["stage"] + (f" ({s['vocoder']})" if s["stage"] == "vocoder" else "") for s in report["stages"]]
+    pictures.write_html(facts, rows, applied, report["warnings"])
+
+
 def _validate(args: argparse.Namespace) -> int:
+    from app.report_html import target
     from app.voice_report import mixing_table, voice_table
     from core import audio_io
 
     before, sr = audio_io.read(args.before)
     after, _ = audio_io.read(args.after, sample_rate=sr)
     rows = (voice_table if args.what == "voice" else mixing_table)(before, after, sr)
+    pictures = target(args.plot, args.report, args.after.with_name(f"{args.after.stem}.validate-{args.what}"))
+    if pictures:
+        validate_pictures(pictures, args, before, after, sr, rows)
+        if not args.json:
+            print("pictures " + " ".join(map(str, pictures.paths)))
     if args.json:
         print(json.dumps({"before": str(args.before), "after": str(args.after), "metrics": rows}, indent=2))
         return 0
@@ -130,6 +175,20 @@ def _validate(args: argparse.Namespace) -> int:
         table.add_row(r["metric"], "" if b is None else f"{b:.3f}", "" if a is None else f"{a:.3f}", change)
     Console().print(table)
     return 0
+
+
+def validate_pictures(pictures: Any, args: argparse.Namespace, before: Any, after: Any, sr: int,
+                      rows: list[dict[str, Any]]) -> None:
+    """``validate``'s pictures (spectrum, loudness; pitch for a voice) and its table as the HTML report."""
+    from app.loading import load_host
+    from app.report_html import add_voice_pictures
+
+    pictures.title = f"validate {args.what}: {args.before.name} -> {args.after.name}"
+    voice = load_host().service("voice") if args.what == "voice" else None
+    add_voice_pictures(pictures, before, after, sr, voice, getattr(args, "key", None), pitch=voice is not None,
+                       labels=(f"before: {args.before.name}", f"after: {args.after.name}"))
+    pictures.write_html({"before": str(args.before), "after": str(args.after)},
+                        [(r["metric"], r["before"], r["after"], "") for r in rows])
 
 
 def _bench_voice(args: argparse.Namespace) -> int:

@@ -293,6 +293,29 @@ def short_term_loudness(audio: np.ndarray, sr: float, hop_s: float = 0.1) -> np.
     return _lufs(_window_powers(a, sr, (3.0,), hop_s)[0])
 
 
+def loudness_over_time(audio: np.ndarray, sr: float, hop_s: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """Momentary (400 ms) and short-term (3 s) loudness in LUFS every ``hop_s`` seconds (EBU Tech 3341).
+
+    One K-weighting pass for both. Value ``i`` covers the window ending at
+    ``window + i * hop_s`` seconds (where a meter would show it).
+
+    Returns
+    -------
+    momentary, short_term : float64 arrays, shape (windows,)
+        ``-inf`` for digital silence; empty where the audio is shorter than the window.
+
+    Examples
+    --------
+    >>> t = np.arange(48000 * 5) / 48000
+    >>> m, s = loudness_over_time(np.tile(10 ** (-23 / 20) * np.sin(2 * np.pi * 1000 * t), (2, 1)), 48000)
+    >>> round(float(s[0]), 1), m.size, s.size
+    (-23.0, 47, 21)
+    """
+    a = _as_channels(audio, "loudness_over_time")
+    momentary, short = _window_powers(a, sr, (0.4, 3.0), hop_s)
+    return _lufs(momentary), _lufs(short)
+
+
 def loudness_range(audio: np.ndarray, sr: float) -> float:
     """Loudness range in LU (EBU Tech 3342).
 

@@ -13,7 +13,6 @@ import json
 import math
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from core import audio_io, files, loudness
 from core.chain import Chain
 from core.errors import MixbridgeError, SessionError
 from core.host import PluginHost
+from core.progress import progress_bar
 from core.session import Session
 
 
@@ -95,25 +95,22 @@ def _pan_gains(pan: float, channels: int, gain_db: float) -> tuple[float, float]
     return g * min(1.0, math.sqrt(2.0) * math.cos(theta)), g * min(1.0, math.sqrt(2.0) * math.sin(theta))
 
 
-def _progress(enabled: bool) -> Any:
-    if not enabled:
-        return nullcontext(None)
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-        TimeRemainingColumn(), transient=True,
-    )
-
-
 def render(
     session: Session,
     host: PluginHost,
     output: str | Path | None = None,
     block_size: int | None = None,
     progress: bool = False,
+    on_progress: Callable[[float], None] | None = None,
+    observe: Observer | None = None,
 ) -> RenderResult:
     """Render ``session`` to a mastered stereo mix; write WAV and JSON when ``output`` is given.
+
+    ``progress`` draws a bar on stderr; ``on_progress`` gets the share done (0..1)
+    as the blocks run; ``observe(stage, side, audio)`` sees each stage's input
+    (``side="in"``) and output (``"out"``), aligned and of equal length, for
+    pictures of what a stage did (``track:NAME``, ``master``, ``loudness``). The
+    arrays are the render's own buffers: read them, never keep or change them.
 
     The stages, each a function below: :func:`load_sources`, :func:`run_tracks`,
     :func:`run_master`, :func:`master_loudness`; their timings go in the report.
@@ -128,7 +125,7 @@ def render(
     bs = int(block_size or session.block_size)
     if bs < 1:
         raise SessionError(f"block_size = {bs}: must be >= 1")
-    job = _Job(session, bs)
+    job = _Job(session, bs, observe or _ignore)
     t0 = time.perf_counter()
     chains, master = build_chains(session, host)
     for ch in [*chains.values(), master]:
@@ -139,12 +136,12 @@ def render(
     job.stages.append({"stage": "load", "seconds": time.perf_counter() - t0})
     latency = {name: ch.latency for name, ch in chains.items()}
     n_out = max(a.shape[1] for a in sources.values()) + int(round(session.tail_s * session.sample_rate))
-    with _progress(progress) as bar:
-        task = bar.add_task(session.name, total=len(chains) + 1) if bar else None
+    with progress_bar(session.name, total=len(chains) + 1, enabled=progress) as bar:
 
         def advance(done: float) -> None:
-            if bar:
-                bar.update(task, completed=done)
+            bar.update(done)
+            if on_progress:
+                on_progress(done / (len(chains) + 1))
 
         outs = run_tracks(job, chains, sources, n_out + max(latency.values()), advance)
         bus = _sum_to_bus(session, outs, latency, n_out, master.latency)
@@ -169,12 +166,20 @@ def render(
     return result
 
 
+Observer = Callable[[str, str, np.ndarray], None]
+
+
+def _ignore(stage: str, side: str, audio: np.ndarray) -> None:
+    """The observer of a render nobody watches."""
+
+
 @dataclass
 class _Job:
-    """What the stages of one render share: the session, block size, stage timings, warnings."""
+    """What the stages of one render share: the session, block size, observer, stage timings, warnings."""
 
     session: Session
     block: int
+    observe: Observer
     stages: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -197,14 +202,18 @@ def run_tracks(job: _Job, chains: dict[str, Chain], sources: dict[str, np.ndarra
                advance: Callable[[float], None]) -> dict[str, np.ndarray]:
     """Each track through its chain, sidechain sources first; the tracks padded to ``frames``."""
     outs: dict[str, np.ndarray] = {}
+    max_latency = max(ch.latency for ch in chains.values())
     for k, name in enumerate(track_order(chains)):
         t0 = time.perf_counter()
         outs[name] = _padded(sources.pop(name), frames)  # one copy of each song at a time
+        lat, n = chains[name].latency, frames - max_latency
+        job.observe(f"track:{name}", "in", outs[name][:, :n])
         chains[name].process_offline(outs[name], job.session.sample_rate, job.block,
                                      {s: outs[s] for s in chains[name].sidechain_inputs},
                                      lambda share, k=k: advance(k + share))  # type: ignore[misc]
         if not np.isfinite(outs[name]).all():
             raise MixbridgeError(f"track {name!r}: chain produced non-finite samples")
+        job.observe(f"track:{name}", "out", outs[name][:, lat : lat + n])
         job.stages.append({
             "stage": f"track:{name}",
             "processors": [s.label for s in chains[name] if not s.bypass],
@@ -217,10 +226,12 @@ def run_tracks(job: _Job, chains: dict[str, Chain], sources: dict[str, np.ndarra
 def run_master(job: _Job, master: Chain, bus: np.ndarray, advance: Callable[[float], None]) -> np.ndarray:
     """The stereo bus through the master chain, its latency removed."""
     t0 = time.perf_counter()
+    job.observe("master", "in", bus[:, : bus.shape[1] - master.latency])
     master.process_offline(bus, job.session.sample_rate, job.block, on_progress=advance)
     mix = np.ascontiguousarray(bus[:, master.latency :])
     if not np.isfinite(mix).all():
         raise MixbridgeError("master chain produced non-finite samples")
+    job.observe("master", "out", mix)
     job.stages.append({
         "stage": "master",
         "processors": [s.label for s in master if not s.bypass],
@@ -237,7 +248,9 @@ def master_loudness(job: _Job, mix: np.ndarray, host: PluginHost) -> tuple[np.nd
     loud = job.session.master.loudness
     if loud.enabled and mix.shape[1] >= 0.4 * sr:  # BS.1770 needs one 400 ms gating block
         premaster = mix
+        job.observe("loudness", "in", premaster)
         mix, mastering = loudness.master(mix, sr, host, target_lufs=loud.target_lufs, ceiling_dbtp=loud.ceiling_dbtp)
+        job.observe("loudness", "out", mix)
         before = _levels(mastering["lufs_before"], mastering["lra_before"], mastering["true_peak_before"], premaster)
         after = _levels(mastering["lufs_after"], mastering["lra_after"], mastering["true_peak_after"], mix)
         job.warnings.extend(mastering.pop("warnings"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from core.hookspecs import hookimpl
 from core.params import Param
 from core.processor import Processor
 from plugins.autotune import NOTE_NAMES, SCALES, correction_contour, shift_by_contour
+from plugins.autotune import parse_scale as parse_scale  # part of the 'voice' service (scale lines in pictures)
 
 
 def enhance_voice(
@@ -32,6 +34,7 @@ def enhance_voice(
     vocos_dir: str | Path | None = None,
     pitch_method: str = "yin",
     pitch_model: str = "tiny",
+    on_stage: Callable[[str, float], None] | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Enhance a vocal: optional auto-tune and prosody (one PSOLA pass), then the vocoder.
 
@@ -72,9 +75,18 @@ def enhance_voice(
 
     t_all = time.perf_counter()
     y = np.asarray(audio, dtype=np.float32)
+    plan = [*(["pitch"] if prosody or autotune_key else []), *(["autotune"] if autotune_key else []),
+            *(["prosody" if prosody else "pitch shift"] if prosody or autotune_key else []),
+            *(["vocoder"] if vocoder else [])]
+
+    def starting(name: str) -> None:
+        if on_stage is not None:
+            on_stage(name, plan.index(name) / len(plan))
+
     stages: list[dict[str, Any]] = []
     warnings: list[str] = []
     if prosody or autotune_key:
+        starting("pitch")
         t0 = time.perf_counter()
         pitch = track_pitch(y, sample_rate, method=pitch_method, model=pitch_model)
         stages.append(
@@ -86,6 +98,7 @@ def enhance_voice(
         )
         extra = None
         if autotune_key:
+            starting("autotune")
             t0 = time.perf_counter()
             extra = correction_contour(*pitch, autotune_key, retune_ms, humanize)
             voiced = pitch[2] >= 0.5
@@ -101,6 +114,7 @@ def enhance_voice(
                     "seconds": round(time.perf_counter() - t0, 3),
                 }
             )
+        starting(plan[-2] if vocoder else plan[-1])
         t0 = time.perf_counter()
         if prosody:
             y, rep = enhance_prosody(y, sample_rate, pitch=pitch, extra_semitones=extra)
@@ -110,6 +124,7 @@ def enhance_voice(
             y = shift_by_contour(y, sample_rate, *pitch, extra)
             stages[-1]["seconds"] += round(time.perf_counter() - t0, 3)
     if vocoder:
+        starting("vocoder")
         y, rep = enhance_vocoder(y, sample_rate, vocoder_backend, vocos_dir)
         warnings += rep["warnings"]
         stages.append(rep)
@@ -189,6 +204,13 @@ class PitchCorrect(Processor):
             audio, int(self.sample_rate), key, v["retune_ms"], v["humanize"]
         )
         audio[...] = y
+
+
+def pitch_track(audio: np.ndarray, sample_rate: int, method: str = "yin") -> tuple[np.ndarray, ...]:
+    """The voice stage's pitch tracker on ``audio``: (times s, f0 Hz, confidence 0..1), for pictures and reports."""
+    from plugins.pitch import track_pitch
+
+    return track_pitch(audio, sample_rate, method=method)
 
 
 @hookimpl
