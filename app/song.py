@@ -253,6 +253,7 @@ def generate_complete_song_with_enhancement(
                 if k in mixed.report},
         "stages": st.report,
         "warnings": [*st.warnings, *voice_report.get("warnings", []), *mixed.report.get("warnings", [])],
+        "render_id": None,
     }
     st.run("memory", lambda: record_render(memory, report, mixed_settings, user=user, genre=genre,
                                            audio=str(out / "song.wav")),

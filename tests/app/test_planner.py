@@ -9,7 +9,7 @@ import pytest
 from app.mix_cli import synth_song
 from app.planner import STEM_LUFS, plan_mix, run_mix
 from core import audio_io
-from core.errors import SessionError
+from core.errors import SessionError, UnknownGenreError
 from core.session import Session
 
 SR = 48000
@@ -59,7 +59,7 @@ def test_no_intelligent_is_a_level_matched_sum(host, stems) -> None:  # type: ig
 
 
 def test_unknown_genre_is_refused(host, stems) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(SessionError, match="unknown genre 'polka'"):
+    with pytest.raises(UnknownGenreError, match="unknown genre 'polka'"):
         plan_mix(*stems, host, genre="polka")
 
 
