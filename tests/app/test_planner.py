@@ -9,7 +9,7 @@ import pytest
 from app.mix_cli import synth_song
 from app.planner import STEM_LUFS, plan_mix, run_mix
 from core import audio_io
-from core.errors import SessionError, UnknownGenreError
+from core.errors import UnknownGenreError
 from core.session import Session
 
 SR = 48000
