@@ -45,7 +45,7 @@ def mixbridge_commands(sub: Any, bench: Any) -> None:
 def cmd_mix(args: argparse.Namespace) -> int:
     from app.loading import load_host
     from app.planner import plan_mix, run_mix
-    from app.records import open_memory, record_render
+    from app.records import announce, open_memory, record_render
     from app.report_html import target
     from core.progress import progress_bar
     from core.render import write_outputs
@@ -86,10 +86,7 @@ def cmd_mix(args: argparse.Namespace) -> int:
                       ("width", ""), ("low_band_correlation", "")):
         if b.get(key) is not None and a.get(key) is not None:
             print(f"  {key:22s} {b[key]:8.2f} -> {a[key]:8.2f} {unit}")
-    if rid:
-        print(f"render id {rid} (rate it: mixbridge rate {rid} --overall 1-5)")
-    for w in rep["warnings"]:
-        print(f"warning: {w}")
+    announce(rid, rep["warnings"])
     return 0
 
 

@@ -49,3 +49,11 @@ def record_render(memory: Any, report: dict[str, Any], config: Settings, *, user
         return None
     report["render_id"] = render_id
     return render_id
+
+
+def announce(render_id: str | None, warnings: list[str]) -> None:
+    """The closing lines of a command that made a render: how to rate it, then its warnings."""
+    if render_id:
+        print(f"render id {render_id} (rate it: mixbridge rate {render_id} --overall 1-5)")
+    for w in warnings:
+        print(f"warning: {w}")

@@ -71,7 +71,7 @@ def _render_and_report(session_path: Path, output: Path | None, block_size: int 
                        recommend: bool = False, user: str | None = None, plot: bool = False,
                        report_dir: Path | None = None) -> int:
     from app.loading import load_host
-    from app.records import open_memory, record_render
+    from app.records import announce, open_memory, record_render
     from app.report_html import target
     from core.progress import is_terminal
     from core.render import render, write_outputs
@@ -118,10 +118,7 @@ def _render_and_report(session_path: Path, output: Path | None, block_size: int 
     )
     if rec is not None:
         print(f"started from the {rec.get('source', 'recommended')} settings")
-    if render_id:
-        print(f"render id {render_id} (rate it: mixbridge rate {render_id} --overall 1-5)")
-    for w in rep["warnings"]:
-        print(f"warning: {w}")
+    announce(render_id, rep["warnings"])
     return 0
 
 

@@ -73,7 +73,7 @@ def mixbridge_commands(sub: Any, bench: Any) -> None:
 
 def _enhance_voice(args: argparse.Namespace) -> int:
     from app.loading import load_host
-    from app.records import open_memory, record_render
+    from app.records import announce, open_memory, record_render
     from app.report_html import target
     from core import audio_io
     from core.progress import progress_bar
@@ -117,10 +117,7 @@ def _enhance_voice(args: argparse.Namespace) -> int:
             print("pictures " + " ".join(map(str, pictures.paths)))
     ran = ", ".join(s["stage"] + (f" ({s['vocoder']})" if s["stage"] == "vocoder" else "") for s in report["stages"])
     print(f"{args.output}: {ran or 'nothing to do'}; {report['x_realtime']}x real time")
-    if rid:
-        print(f"render id {rid} (rate it: mixbridge rate {rid} --overall 1-5)")
-    for w in report["warnings"]:
-        print(f"warning: {w}")
+    announce(rid, report["warnings"])
     return 0
 
 
