@@ -76,8 +76,17 @@ def message(draw: st.DrawFn) -> bytes:
 
 
 @st.composite
+def set_message(draw: st.DrawFn) -> bytes:
+    """A well-typed set of a real parameter (often in range), so that fuzzing also changes state."""
+    tag = draw(st.sampled_from("fid"))
+    value = draw(st.floats(-100, 100) if tag != "i" else st.integers(-100, 100))
+    return osc_string(draw(st.sampled_from(REAL[:6]))) + osc_string("," + tag) + struct.pack(
+        {"f": ">f", "i": ">i", "d": ">d"}[tag], value)
+
+
+@st.composite
 def bundle(draw: st.DrawFn) -> bytes:
-    parts = draw(st.lists(st.one_of(message(), message().map(lambda m: b"#bundle\0" + bytes(8) + (
+    parts = draw(st.lists(st.one_of(message(), set_message(), message().map(lambda m: b"#bundle\0" + bytes(8) + (
         struct.pack(">i", len(m)) + m))), min_size=1, max_size=4))
     return b"#bundle\0" + draw(st.binary(min_size=8, max_size=8)) + b"".join(struct.pack(">i", len(p)) + p
                                                                            for p in parts)
@@ -85,7 +94,7 @@ def bundle(draw: st.DrawFn) -> bytes:
 
 @st.composite
 def damaged(draw: st.DrawFn) -> bytes:
-    p = draw(st.one_of(message(), bundle()))
+    p = draw(st.one_of(message(), set_message(), bundle()))
     how = draw(st.sampled_from(["keep", "cut", "flip", "append", "garbage"]))
     if how == "cut":
         return p[: draw(st.integers(0, max(0, len(p) - 1)))]
@@ -99,7 +108,7 @@ def damaged(draw: st.DrawFn) -> bytes:
     return p
 
 
-packets = st.one_of(message(), bundle(), damaged())
+packets = st.one_of(message(), set_message(), bundle(), damaged())
 
 
 # -- a running server and its clients ----------------------------------------------------
