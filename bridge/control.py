@@ -32,7 +32,7 @@ from core.params import Param
 log = logging.getLogger(__name__)
 PREFIX = "/mixbridge"
 Listener = Callable[[list[tuple[str, float]], str], None]
-_PRESET_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+PRESET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _-]{0,63}")  # whole name: no '.', '/', newline, no path
 
 BYPASS_PARAM = Param("bypass", 0.0, 0.0, 1.0, doc="1 bypasses the slot (crossfaded)")
 MIX_PARAM = Param("mix", 1.0, 0.0, 1.0, unit="", doc="wet share 0..1")
@@ -245,8 +245,9 @@ class Controller:
                 if k.rsplit("/", 1)[1] not in ("bypass", "mix") and not snap[k.rsplit("/", 1)[0] + "/bypass"]}
 
     def _preset_path(self, name: str, must_exist: bool) -> Path:
-        if not _PRESET_NAME.match(name):
-            raise BridgeError(f"preset name {name!r}: use letters, digits, '_', '-', '.' (1-64 characters)")
+        if not PRESET_NAME.fullmatch(name):
+            raise BridgeError(f"preset name {name[:80]!r}: use letters, digits, ' ', '_', '-' "
+                              "(1-64 characters, starting with a letter or digit)")
         for ext in (".json", ".toml"):
             p = self.presets_dir / f"{name}{ext}"
             if p.is_file():
@@ -320,3 +321,4 @@ class Controller:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a") as f:
             f.write(json.dumps(ratings) + "\n")
+

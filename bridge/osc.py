@@ -1,8 +1,10 @@
 """OSC over UDP (and TCP): a socket loop that never dies, atomic bundles, rate-limited feedback.
 
-The address space is documented in the README (OSC, OSCQuery and MIDI). python-osc parses and builds the
-packets; the loop is ours so that a malformed packet costs one ``/mixbridge/error``
-(or nothing, when it cannot even be parsed) and never the server.
+The address space is documented in the README (OSC, OSCQuery and MIDI). Packets are
+parsed strictly by :mod:`bridge.osc_check` and replies built by python-osc; the loop
+is ours so that a malformed packet costs one ``/mixbridge/error`` (or nothing, when
+it cannot even be parsed) and never the server. What a client can make the server
+hold or send is bounded by :mod:`bridge.osc_limits` and :class:`bridge.osc_tcp.TCPLimits`.
 """
 
 from __future__ import annotations
@@ -12,39 +14,24 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
-from pythonosc.osc_message_builder import OscMessageBuilder
-from pythonosc.osc_packet import OscPacket
-
 from bridge.control import PREFIX, Controller
-from bridge.osc_check import check_packet
-from bridge.osc_tcp import Addr, TCPListener, TCPPeer
+from bridge.osc_check import NUMBER_TAGS, Message, parse_packet
+from bridge.osc_limits import MAX_SUBSCRIBERS, SUBSCRIPTION_TTL_S, ListLimiter, Subscriptions
+from bridge.osc_tcp import Connection, TCPLimits, TCPListener
+from bridge.osc_wire import Addr, build_bundle, build_message, osc_string
 from core.errors import BridgeError, ParameterError
+
+__all__ = ["OSCServer", "build_bundle", "build_message"]
 
 log = logging.getLogger(__name__)
 FEEDBACK_INTERVAL_S = 0.02  # at most one feedback value per address per 20 ms: surfaces drown otherwise
 MAX_BUNDLE_BYTES = 1200  # stay under a typical MTU so a feedback bundle is never fragmented
-
-
-def build_message(address: str, args: Iterable[Any] = ()) -> bytes:
-    """One OSC message as bytes (float, int, str, bool as python-osc infers them)."""
-    b = OscMessageBuilder(address)
-    for a in args:
-        b.add_arg(a)
-    return b.build().dgram
-
-
-def build_bundle(messages: Sequence[bytes]) -> bytes:
-    """An immediate OSC bundle of already-built messages."""
-    from pythonosc.osc_message import OscMessage
-
-    b = OscBundleBuilder(IMMEDIATELY)
-    for m in messages:
-        b.add_content(OscMessage(m))
-    return b.build().dgram
+MAX_ERROR_TEXT = 200  # an error reply never echoes more of the request than this (per field)
+TAG_NAMES = {"T": "true", "F": "false", "N": "nil", "I": "infinitum", "r": "rgba colour", "m": "MIDI message",
+             "s": "string", "S": "symbol", "c": "char", "b": "blob", "t": "time tag", "[": "array"}
 
 
 class OSCServer:
@@ -56,11 +43,16 @@ class OSCServer:
     host, port : str, int
         Where to listen (default 127.0.0.1:9000; port 0 picks a free one, see ``.port``).
     allow : sequence of str, optional
-        Client addresses or networks ("192.168.1.0/24") allowed to talk to the server;
-        packets from anyone else are dropped. Default: everyone who can reach ``host``.
+        Client addresses or networks ("192.168.1.0/24") allowed to talk to the server
+        and to receive feedback; packets from anyone else are dropped. Default: everyone
+        who can reach ``host`` (and, on loopback, loopback subscribers only).
     tcp_port : int, optional
         Also accept OSC over TCP on ``host`` (SLIP or size-prefixed, see
         :mod:`bridge.osc_tcp`; 0 picks a free port, see ``.tcp.port``).
+    tcp_limits : TCPLimits, optional
+        Connection cap, frame size and idle timeout for TCP (defaults: 64, 64 KiB, 300 s).
+    max_subscribers, subscription_ttl_s : int, float
+        At most this many feedback targets, each dropped unless renewed within the TTL.
 
     Examples
     --------
@@ -69,7 +61,9 @@ class OSCServer:
     """
 
     def __init__(self, controller: Controller, host: str = "127.0.0.1", port: int = 9000,
-                 allow: Sequence[str] | None = None, tcp_port: int | None = None) -> None:
+                 allow: Sequence[str] | None = None, tcp_port: int | None = None,
+                 tcp_limits: TCPLimits | None = None, max_subscribers: int = MAX_SUBSCRIBERS,
+                 subscription_ttl_s: float = SUBSCRIPTION_TTL_S) -> None:
         self.controller = controller
         self.allow = [ipaddress.ip_network(a, strict=False) for a in allow] if allow else None
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -80,13 +74,14 @@ class OSCServer:
             raise BridgeError(f"cannot listen for OSC on {host}:{port}: {e.strerror}") from None
         self.sock.settimeout(0.1)
         self.host, self.port = self.sock.getsockname()
-        self.tcp_peers: dict[Addr, TCPPeer] = {}  # TCP clients: their replies go back over the stream
         try:
-            self.tcp = TCPListener(self, host, tcp_port) if tcp_port is not None else None
+            self.tcp = TCPListener(self, host, tcp_port, tcp_limits) if tcp_port is not None else None
         except BridgeError:
             self.sock.close()
             raise
-        self.subscribers: set[Addr] = set()
+        self.subscribers = Subscriptions(self.allow, ipaddress.ip_address(self.host).is_loopback,
+                                         max_subscribers, subscription_ttl_s)
+        self.list_limiter = ListLimiter()
         self._pending: dict[str, float] = {}
         self._sent: dict[str, float] = {}
         self._pending_lock = threading.Lock()
@@ -97,21 +92,25 @@ class OSCServer:
         self.record = False
         controller.listeners.append(self._on_change)
 
+    @property
+    def tcp_peers(self) -> dict[Addr, Connection]:
+        """The open TCP connections, by client address (their replies go back over the stream)."""
+        return self.tcp.connections if self.tcp is not None else {}
+
     # -- lifecycle --------------------------------------------------------------------
     def start(self) -> OSCServer:
-        """Serve and send feedback on two daemon threads."""
-        for target in (self._serve, self._feedback_loop):
+        """Serve UDP, send feedback and (with ``tcp_port``) serve TCP, each on a daemon thread."""
+        targets = [self._serve, self._feedback_loop] + ([self.tcp.serve] if self.tcp is not None else [])
+        for target in targets:
             t = threading.Thread(target=target, name=f"osc-{target.__name__}", daemon=True)
-            t.start()
-            self._threads.append(t)
-        if self.tcp is not None:
-            t = threading.Thread(target=self.tcp.serve, args=(self._stop,), name="osc-tcp", daemon=True)
             t.start()
             self._threads.append(t)
         return self
 
     def stop(self) -> None:
         self._stop.set()
+        if self.tcp is not None:
+            self.tcp.stop()
         for t in self._threads:
             t.join()
         if self._on_change in self.controller.listeners:
@@ -140,11 +139,8 @@ class OSCServer:
 
     # -- packets ----------------------------------------------------------------------
     def _send(self, data: bytes, addr: Addr) -> None:
-        peer = self.tcp_peers.get(addr)
         try:
-            if peer is not None:
-                peer.send(data)
-            else:
+            if self.tcp is None or not self.tcp.send(addr, data):
                 self.sock.sendto(data, addr)
         except OSError as e:
             log.debug("send to %s:%d failed: %s", addr[0], addr[1], e)
@@ -153,8 +149,14 @@ class OSCServer:
         self._send(build_message(address, args), addr)
 
     def error(self, addr: Addr, address: str, reason: str) -> None:
+        """Answer ``/mixbridge/error address reason``, each cut to MAX_ERROR_TEXT characters."""
+        address, reason = (t if len(t) <= MAX_ERROR_TEXT else t[: MAX_ERROR_TEXT - 1] + "…" for t in (address, reason))
         log.info("OSC error for %s from %s:%d: %s", address, addr[0], addr[1], reason)
         self.reply(addr, f"{PREFIX}/error", address, reason)
+
+    def forget(self, addr: Addr) -> None:
+        """A TCP client went away: no more feedback to it."""
+        self.subscribers.discard(addr)
 
     def handle(self, data: bytes, addr: Addr) -> None:
         """Process one datagram from ``addr``: commands answer, sets apply as one batch."""
@@ -163,29 +165,35 @@ class OSCServer:
         if not self.allowed(addr):
             return
         try:
-            check_packet(data)  # python-osc alone would take a truncated float as 0.0
-            messages = [(m.message.address, list(m.message.params)) for m in OscPacket(data).messages]
-        except Exception as e:  # python-osc raises many types on garbage (ParseError, struct, Unicode)
+            messages = parse_packet(data)
+        except ParameterError as e:
             self.error(addr, "", f"malformed OSC packet ({len(data)} bytes): {e}")
             return
-        sets: list[tuple[str, list[Any]]] = []
-        for address, args in messages:
-            if address.startswith(f"{PREFIX}/") and address.count("/") >= 4:
-                sets.append((address, args))
+        sets: list[Message] = []
+        for m in messages:
+            if m.address.startswith(f"{PREFIX}/") and m.address.count("/") >= 4:
+                sets.append(m)
             else:
-                self.command(address, args, addr)
+                self.command(m, addr)
         if not sets:
             return
+        for m in sets:
+            bad = next((t for t in m.tags if t not in NUMBER_TAGS), None)
+            if bad is not None:
+                self.error(addr, m.address, f"{m.address}: expected a number, got OSC type {bad!r} "
+                                            f"({TAG_NAMES.get(bad, 'not a number')})")
+                return
+        requests = [(m.address, m.args) for m in sets]
         try:
-            changes = self.controller.changes(sets)
+            changes = self.controller.changes(requests)
         except (ParameterError, BridgeError) as e:
-            bad = next((a for a, args in sets if not self._valid(a, args)), sets[0][0])
-            self.error(addr, bad, str(e))
+            bad_address = next((a for a, args in requests if not self._valid(a, args)), requests[0][0])
+            self.error(addr, bad_address, str(e))
             return
         try:
             self.controller.apply(changes, source=f"osc {addr[0]}:{addr[1]}")
         except Exception as e:  # the engine refused (queue full): say so, nothing half-applied
-            self.error(addr, sets[0][0], str(e))
+            self.error(addr, requests[0][0], str(e))
             return
         if self.record:
             self.applied_at.append((arrival, len(changes)))
@@ -201,50 +209,57 @@ class OSCServer:
             return False
         return True
 
-    def command(self, address: str, args: list[Any], addr: Addr) -> None:
+    def command(self, m: Message, addr: Addr) -> None:
         """The non-parameter addresses: list, get, subscribe, presets, rate, ping, stats."""
         ctl = self.controller
+        address, args = m.address, m.args
         try:
             if address == f"{PREFIX}/ping":
-                self.reply(addr, f"{PREFIX}/pong", *args)
+                self._send(osc_string(f"{PREFIX}/pong") + m.body, addr)  # the arguments echoed byte for byte
             elif address == f"{PREFIX}/list":
-                self._expect(address, args, 0)
+                self._expect(m, "")
+                if addr not in self.tcp_peers and not self.list_limiter.allow(addr):
+                    log.info("OSC /list from %s:%d: over the rate limit, not answered", *addr)
+                    return
                 for d in ctl.describe():
                     self.reply(addr, f"{PREFIX}/list", d["address"], float(d["min"]), float(d["max"]),
                                float(d["default"]), str(d["unit"]), float(d["value"]))
                 self.reply(addr, f"{PREFIX}/list/end", len(ctl.targets()))
             elif address == f"{PREFIX}/get":
-                self._expect(address, args, 1, str)
+                self._expect(m, "s")
                 self.reply(addr, args[0], ctl.get(args[0]))
             elif address == f"{PREFIX}/subscribe":
-                sub = self._peer(address, args, addr)
-                self.subscribers.add(sub)
+                self.subscribers.add(self._peer(m, addr))
                 self.reply(addr, f"{PREFIX}/ok", address)
             elif address == f"{PREFIX}/unsubscribe":
-                self.subscribers.discard(self._peer(address, args, addr))
+                self.subscribers.discard(self._peer(m, addr))
                 self.reply(addr, f"{PREFIX}/ok", address)
             elif address == f"{PREFIX}/preset/save":
-                self._expect(address, args, 1, str)
+                self._expect(m, "s")
                 ctl.save_preset(args[0])
                 self.reply(addr, f"{PREFIX}/ok", address, args[0])
             elif address == f"{PREFIX}/preset/load":
-                self._expect(address, args, 1, str)
+                self._expect(m, "s")
                 ctl.load_preset(args[0], source=f"osc {addr[0]}:{addr[1]}")
                 self.reply(addr, f"{PREFIX}/ok", address, args[0])
             elif address == f"{PREFIX}/preset/list":
-                self._expect(address, args, 0)
+                self._expect(m, "")
                 self.reply(addr, f"{PREFIX}/preset/list", *ctl.list_presets())
             elif address == f"{PREFIX}/rate":
+                bad = next((t for t in m.tags if t not in NUMBER_TAGS), None)
+                if bad is not None:
+                    raise ParameterError(f"rate: ratings are numbers 1-5, got OSC type {bad!r} "
+                                         f"({TAG_NAMES.get(bad, 'not a number')})")
                 ctl.rate(args)
                 self.reply(addr, f"{PREFIX}/ok", address)
             elif address == f"{PREFIX}/midi/learn":
-                self._expect(address, args, 1, str)
+                self._expect(m, "s")
                 if ctl.on_learn is None:
                     raise BridgeError(f"{address}: no MIDI bridge is running (start `mixbridge midi`)")
                 ctl.on_learn(args[0])
                 self.reply(addr, f"{PREFIX}/ok", address, args[0])
             elif address == f"{PREFIX}/stats":
-                self._expect(address, args, 0)
+                self._expect(m, "")
                 s = ctl.stats()
                 self.reply(addr, f"{PREFIX}/stats", float(s.get("load", 0.0)), int(s.get("xruns", 0)),
                            float(s.get("total_latency_ms", 0.0)))
@@ -254,19 +269,22 @@ class OSCServer:
             self.error(addr, address, str(e))
 
     @staticmethod
-    def _expect(address: str, args: list[Any], n: int, kind: type | None = None) -> None:
-        if len(args) != n:
-            raise ParameterError(f"{address}: expected {n} argument{'s' if n != 1 else ''}, got {len(args)}")
-        if kind is not None and not all(isinstance(a, kind) for a in args):
-            raise ParameterError(f"{address}: expected {kind.__name__} arguments, got {args!r}")
+    def _expect(m: Message, tags: str) -> None:
+        """Raise ParameterError unless ``m`` has exactly the argument types ``tags`` ("s": one string)."""
+        n = len(tags)
+        if len(m.args) != n:
+            raise ParameterError(f"{m.address}: expected {n} argument{'s' if n != 1 else ''}, got {len(m.args)}")
+        if m.tags.replace("S", "s") != tags:
+            raise ParameterError(f"{m.address}: expected {'string ' * n}arguments, got OSC types {m.tags!r}")
 
     @staticmethod
-    def _peer(address: str, args: list[Any], addr: Addr) -> Addr:
-        if not args:
+    def _peer(m: Message, addr: Addr) -> Addr:
+        if not m.args:
             return addr
-        if len(args) == 2 and isinstance(args[0], str) and isinstance(args[1], int) and 0 < args[1] < 65536:
-            return (args[0], args[1])
-        raise ParameterError(f"{address}: expected no arguments or host (string) and port (int 1-65535), got {args!r}")
+        if m.tags in ("si", "Si", "sh", "Sh") and 0 < m.args[1] < 65536:
+            return (m.args[0], m.args[1])
+        raise ParameterError(f"{m.address}: expected no arguments or host (string) and port (int 1-65535), "
+                             f"got OSC types {m.tags!r}")
 
     # -- feedback ---------------------------------------------------------------------
     def _on_change(self, changes: list[tuple[str, float]], source: str) -> None:
@@ -283,7 +301,8 @@ class OSCServer:
         with self._pending_lock:
             pending, self._pending = self._pending, {}
         fresh = [(a, v) for a, v in pending.items() if self._sent.get(a) != v]
-        if not fresh or not self.subscribers:
+        subscribers = self.subscribers.current()
+        if not fresh or not subscribers:
             self._sent.update(fresh)
             return
         self._sent.update(fresh)
@@ -298,6 +317,6 @@ class OSCServer:
             batch.append(m)
             size += 4 + len(m)
         bundles.append(build_bundle(batch))
-        for sub in list(self.subscribers):
+        for sub in subscribers:
             for b in bundles:
                 self._send(b, sub)

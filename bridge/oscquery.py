@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from pythonosc.osc_packet import OscPacket
 
 from bridge.control import BYPASS_PARAM, PREFIX, Controller, Target
-from bridge.osc import build_message
+from bridge.osc_wire import build_message
 from core.errors import BridgeError, ParameterError
 
 log = logging.getLogger(__name__)

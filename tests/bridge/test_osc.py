@@ -432,3 +432,167 @@ def test_rate_without_memory_learning_goes_to_a_file(rated: tuple[Client, str], 
     got = json.loads(line)
     assert (got["overall"], got["vocals_clarity"]) == (5.0, 4.0)
     assert got["config"]["vocal/compressor/ratio"] == 3.0
+
+
+def raw_message(address: str, tags: str, payload: bytes = b"") -> bytes:
+    """An OSC message built by hand, for type tags python-osc's builder cannot write."""
+    def pad(s: str) -> bytes:
+        return s.encode() + b"\0" * (4 - len(s.encode()) % 4)
+
+    return pad(address) + pad("," + tags) + payload
+
+
+@pytest.mark.parametrize(
+    ("tags", "payload"),
+    [("T", b""), ("F", b""), ("N", b""), ("I", b""), ("r", b"\x00\x00\x00\x05"), ("m", b"\x00\x90\x3c\x40"),
+     ("c", b"\x00\x00\x00A"), ("If", struct.pack(">f", -7.0)), ("cf", b"\x00\x00\x00A" + struct.pack(">f", -7.0))],
+)
+def test_tags_that_are_not_numbers_never_set_a_parameter(ctl: Controller, client: Client, tags: str,
+                                                         payload: bytes) -> None:
+    """python-osc reads T as True (1.0), r as an int and skips I and c (shifting the next argument)."""
+    client.send(GAIN, -3.0)
+    assert client.ask("/mixbridge/get", GAIN) == (GAIN, [-3.0])
+    before = ctl.snapshot()
+    addr, (where, why) = client.ask_raw(raw_message(GAIN, tags, payload))
+    assert (addr, where) == ("/mixbridge/error", GAIN)
+    assert f"expected a number, got OSC type {tags[0]!r}" in why, why
+    assert ctl.snapshot() == before
+    addr, (where, why) = client.ask_raw(raw_message("/mixbridge/rate", tags, payload))
+    assert addr == "/mixbridge/error" and "ratings are numbers" in why
+
+
+def test_ping_echoes_every_argument_type_byte_for_byte(client: Client) -> None:
+    tags = "TFNIrmcdhtsS[if]b"
+    payload = (b"\x01\x02\x03\x04" + b"\x00\x90\x3c\x40" + b"\x00\x00\x00A" + struct.pack(">d", 0.1)
+               + struct.pack(">q", -(2**40)) + b"\x00" * 7 + b"\x01" + b"hi\x00\x00" + b"sym\x00"
+               + struct.pack(">if", 3, 0.5) + struct.pack(">i", 3) + b"abc\x00")
+    client.raw(raw_message("/mixbridge/ping", tags, payload))
+    data, _ = client.sock.recvfrom(65536)
+    assert data == raw_message("/mixbridge/pong", tags, payload)
+
+
+@pytest.mark.parametrize("name", [".", "..", "../evil", "a/b", "a.b", "x\n", "", " lead", "-x", "x" * 65, "é"])
+def test_preset_names_outside_the_safe_pattern_are_refused(ctl: Controller, client: Client, tmp_path: Path,
+                                                           name: str) -> None:
+    for address in ("/mixbridge/preset/save", "/mixbridge/preset/load"):
+        addr, (where, why) = client.ask(address, name)
+        assert (addr, where) == ("/mixbridge/error", address) and "use letters, digits" in why, why
+    assert not (tmp_path / "presets").exists() or not any((tmp_path / "presets").iterdir())
+
+
+def test_preset_name_with_spaces_roundtrips(ctl: Controller, client: Client) -> None:
+    client.send(GAIN, -4.0)
+    assert client.ask("/mixbridge/preset/save", "Verse 2_b-x") == ("/mixbridge/ok", ["/mixbridge/preset/save",
+                                                                                      "Verse 2_b-x"])
+    client.send(GAIN, 1.0)
+    client.ask("/mixbridge/preset/load", "Verse 2_b-x")
+    assert ctl.get(GAIN) == -4.0
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    ("[1, 2]", "expected a mapping of 'chain/slot/param' to values"),
+    ('"x"', "expected a mapping of 'chain/slot/param' to values"),
+    ('{"trim": [1]}', "settings key 'trim': expected 'chain/slot/param'"),
+    ('{"trim": {"gain": {"params": {"gain_db": 1}}}}', "settings key 'trim': expected 'chain/slot/param'"),
+    ('{"trim/gain/gain_db": [1]}', "expected a finite number or a choice name"),
+    ('{"trim/gain/gain_db": null}', "expected a finite number or a choice name"),
+])
+def test_preset_of_the_wrong_shape_answers_an_error(ctl: Controller, client: Client, tmp_path: Path,
+                                                    text: str, reason: str) -> None:
+    (tmp_path / "presets").mkdir()
+    (tmp_path / "presets" / "bad.json").write_text(text)
+    before = ctl.snapshot()
+    addr, (where, why) = client.ask("/mixbridge/preset/load", "bad")
+    assert (addr, where) == ("/mixbridge/error", "/mixbridge/preset/load") and reason in why, why
+    assert ctl.snapshot() == before
+
+
+def test_error_replies_do_not_echo_a_long_request(client: Client) -> None:
+    address = "/mixbridge/" + "x" * 10_000
+    client.send(address)
+    data, _ = client.sock.recvfrom(65536)
+    (where, why) = OscPacket(data).messages[0].message.params
+    assert len(data) < 600 and where.startswith("/mixbridge/xxx") and len(where) <= 200
+
+
+def test_subscribers_are_capped_and_a_renewal_does_not_count(server: OSCServer, client: Client) -> None:
+    ports = range(40000, 40000 + server.subscribers.cap)
+    for p in ports:
+        assert client.ask("/mixbridge/subscribe", "127.0.0.1", p) == ("/mixbridge/ok", ["/mixbridge/subscribe"])
+    addr, (where, why) = client.ask("/mixbridge/subscribe", "127.0.0.1", 50000)
+    assert (addr, where) == ("/mixbridge/error", "/mixbridge/subscribe") and "list full (32)" in why
+    assert client.ask("/mixbridge/subscribe", "127.0.0.1", 40000)[0] == "/mixbridge/ok"  # renewal
+    assert client.ask("/mixbridge/unsubscribe", "127.0.0.1", 40001)[0] == "/mixbridge/ok"
+    assert client.ask("/mixbridge/subscribe", "127.0.0.1", 50000)[0] == "/mixbridge/ok"
+    assert len(server.subscribers) == 32
+
+
+@pytest.mark.parametrize(("allow", "target", "reason"), [
+    (None, "192.168.1.7", "listens on loopback"),
+    (None, "localhost", "give an IP address"),
+    (None, "255.255.255.255", "not a unicast address"),
+    (None, "224.0.0.1", "not a unicast address"),
+    (["127.0.0.1", "10.0.0.0/8"], "192.168.1.7", "not on the allow-list"),
+])
+def test_subscriber_targets_are_checked(ctl: Controller, allow: list[str] | None, target: str, reason: str) -> None:
+    with OSCServer(ctl, port=0, allow=allow) as srv:
+        addr, (where, why) = Client(srv.port).ask("/mixbridge/subscribe", target, 9001)
+        assert (addr, where) == ("/mixbridge/error", "/mixbridge/subscribe") and reason in why, why
+        assert len(srv.subscribers) == 0
+
+
+def test_allow_list_lets_a_listed_remote_subscriber_in(ctl: Controller) -> None:
+    with OSCServer(ctl, port=0, allow=["127.0.0.1", "10.0.0.0/8"]) as srv:
+        assert Client(srv.port).ask("/mixbridge/subscribe", "10.1.2.3", 9001)[0] == "/mixbridge/ok"
+        assert ("10.1.2.3", 9001) in srv.subscribers
+
+
+def test_subscriptions_expire_unless_renewed(ctl: Controller, server: OSCServer, client: Client) -> None:
+    now = [0.0]
+    server.subscribers.clock = lambda: now[0]
+    client.ask("/mixbridge/subscribe")
+    now[0] = 299.0
+    client.ask("/mixbridge/subscribe")  # renewed: good until 599
+    now[0] = 500.0
+    ctl.set(GAIN, -1.0)
+    server.flush()
+    assert client.recv() == [(GAIN, [-1.0])]
+    now[0] = 600.0  # not renewed in time: dropped
+    ctl.set(GAIN, -2.0)
+    server.flush()
+    client.sock.settimeout(0.1)
+    with pytest.raises(TimeoutError):
+        client.recv()
+    assert len(server.subscribers) == 0
+
+
+def test_list_is_answered_once_a_second_per_udp_source(ctl: Controller, server: OSCServer, client: Client) -> None:
+    """A spoofed /list makes the server send about 100x its size to the victim: once a second at most."""
+    request = build_message("/mixbridge/list")
+    client.raw(request)
+    replies = []
+    while not replies or replies[-1][0] != "/mixbridge/list/end":
+        replies += client.recv()
+    sent = sum(len(build_message(a, args)) for a, args in replies)
+    assert sent / len(request) > 50  # the amplification the limit is for
+    client.raw(request)  # within the second: dropped, not even an error
+    assert client.ask("/mixbridge/ping") == ("/mixbridge/pong", [])
+    later = time.monotonic() + 1.0  # a second on
+    server.list_limiter.clock = lambda: later
+    client.raw(request)
+    assert client.recv()[0][0] == "/mixbridge/list"
+
+
+def test_list_limiter_bounds_all_sources_and_its_memory() -> None:
+    from bridge.osc_limits import MAX_TRACKED, ListLimiter
+
+    now = [100.0]
+    lim = ListLimiter(clock=lambda: now[0])
+    assert sum(lim.allow((f"10.0.{i // 256}.{i % 256}", 1)) for i in range(100)) == 20  # 20 a second in all
+    for second in range(200):
+        now[0] = 101.0 + second
+        for i in range(20):
+            lim.allow((f"10.{second}.0.{i}", 1))
+    assert len(lim._last) <= MAX_TRACKED
+    now[0] += 1.0
+    assert lim.allow(("10.0.0.1", 1))  # long after its last /list
