@@ -96,3 +96,87 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     while our callback's worst block took 143 us of 5333); the next runs saw none.
     """
     items.sort(key=lambda item: item.get_closest_marker("jack") is None)
+
+
+class ThrowawayPostgres:
+    """A PostgreSQL server of our own (initdb in a temporary folder) that a test may stop and start."""
+
+    def __init__(self, folder: Path, port: int) -> None:
+        import glob
+
+        self.bin = Path(sorted(glob.glob("/usr/lib/postgresql/*/bin"))[-1])
+        self.folder, self.port = folder, port
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+
+    def _pg(self, *args: str) -> None:
+        import subprocess
+
+        subprocess.run(["runuser", "-u", "postgres", "--", *args], check=True, capture_output=True, timeout=120)
+
+    def init(self) -> None:
+        import shutil
+
+        shutil.chown(self.folder, "postgres")
+        self._pg(str(self.bin / "initdb"), "-D", str(self.folder / "data"), "-A", "trust", "-U", "postgres",
+                 "--no-sync")
+
+    def start(self) -> None:
+        self._pg(str(self.bin / "pg_ctl"), "-D", str(self.folder / "data"), "-l", str(self.folder / "log"), "-w",
+                 "-o", f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+
+    def stop(self) -> None:
+        """Stop at once (mode immediate: what a crash or a pulled cable looks like to clients)."""
+        self._pg(str(self.bin / "pg_ctl"), "-D", str(self.folder / "data"), "-m", "immediate", "-w", "stop")
+
+
+@pytest.fixture(scope="session")
+def throwaway_pg() -> Iterator[ThrowawayPostgres]:
+    """A PostgreSQL server the test controls (it can be killed mid-run); needs root and the postgres binaries."""
+    import glob
+    import shutil
+
+    if os.geteuid() != 0 or not glob.glob("/usr/lib/postgresql/*/bin/initdb") or not shutil.which("runuser"):
+        pytest.skip("a throwaway PostgreSQL needs root, runuser and /usr/lib/postgresql/*/bin")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="mixbridge-pg-"))  # not under pytest's 0700 folders: postgres must enter
+    folder.chmod(0o755)
+    pg = ThrowawayPostgres(folder, port)
+    pg.init()
+    pg.start()
+    yield pg
+    try:
+        pg.stop()
+    except Exception:  # noqa: BLE001 - already stopped by the test
+        pass
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MiB tmpfs mounted for the test (a disk that fills up for real); skipped where mounting is not allowed."""
+    import subprocess
+
+    mnt = tmp_path / "tmpfs"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.decode().strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def fill(folder: Path) -> None:
+    """Fill the file system holding ``folder`` to the last byte."""
+    for name, size in (("filler", 4096), ("filler-tail", 1)):
+        try:
+            with open(folder / name, "wb", buffering=0) as f:
+                while True:
+                    f.write(b"\0" * size)
+        except OSError:
+            pass

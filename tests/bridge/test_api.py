@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -74,7 +75,7 @@ def test_voice_enhancement_and_the_cache(api, media: Path) -> None:  # type: ign
     r = client.post(f"{V}/voice", json=body, headers=auth("alice"))
     assert r.status_code == 200, r.text
     rep = r.json()
-    assert rep["success"] and rep["enhanced_audio_path"] == "alice/vocals_enhanced.wav"
+    assert rep["success"] and re.fullmatch(r"alice/vocals_voice_[0-9a-f]{10}\.wav", rep["enhanced_audio_path"])
     y, sr = sf.read(str(media / rep["enhanced_audio_path"]))
     assert sr == SR and y.shape[0] == 2 * SR and np.isfinite(y).all()
     q = rep["quality_metrics"]
@@ -109,7 +110,7 @@ def test_complete_song_feedback_and_ownership(api, media: Path) -> None:  # type
     r = client.post(f"{V}/complete", json={"song_id": song, "enhancement_config": cfg}, headers=auth("alice"))
     assert r.status_code == 200, r.text
     rep = r.json()
-    assert rep["enhanced_audio_path"] == "alice/song_enhanced.wav"
+    assert re.fullmatch(r"alice/vocals_song_[0-9a-f]{10}\.wav", rep["enhanced_audio_path"])
     assert "intelligent_mixing" in rep["enhancement_applied"]
     y, _ = sf.read(str(media / rep["enhanced_audio_path"]))
     assert y.shape[1] == 2 and np.isfinite(y).all()
