@@ -261,6 +261,9 @@ class JournaledMemory:
 
         def call(*args: Any, **kwargs: Any) -> Any:
             try:
+                if self.journal.pending():  # what the journal holds is counted, exported, learned from
+                    with self._write:
+                        self.replay()
                 return attr(*args, **kwargs)
             except Exception as e:
                 if is_outage(e) and not isinstance(e, MemoryUnavailableError):
