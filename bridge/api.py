@@ -11,6 +11,7 @@ failures (a message, no stack trace). No error repeats what the client sent.
 
 from __future__ import annotations
 
+import errno
 import logging
 import threading
 import uuid
@@ -28,13 +29,14 @@ from bridge.media import PathRefused
 from core.errors import AudioFileError, MemoryUnavailableError, MixbridgeError, ParameterError, SessionError
 from core.errors import NotFoundError as NotFound
 from core.errors import PermissionDeniedError as Forbidden
+from core.files import OutputError
 
 log = logging.getLogger(__name__)
 PREFIX = "/api/v1/enhancement"
 MAX_BODY = 1 << 20  # bytes: every request body is JSON of a few hundred bytes
 RETRY_AFTER_S = 30
 
-MediaPath = Annotated[StrictStr, Field(min_length=1, max_length=4096)]  # resolve_media refuses over 1,024 (400)
+MediaPath = Annotated[StrictStr, Field(min_length=1, max_length=16384)]  # resolve_media: 400 over 1,024
 Id = Annotated[StrictStr, Field(min_length=1, max_length=64)]
 Name = Annotated[StrictStr, Field(min_length=1, max_length=64)]
 
@@ -256,6 +258,9 @@ def create_app(services: Any, secret: str | None = None) -> FastAPI:
     async def _bad(_: Request, e: MixbridgeError) -> JSONResponse:
         if isinstance(e, (AudioFileError, ParameterError, SessionError)):
             return error(422, str(e))
+        if isinstance(e, OutputError) and e.errno == errno.ENOSPC:
+            log.error("disk full: %s", e)
+            return error(507, "the server's disk is full; nothing was written, try again later")
         log.exception("request failed")
         return error(500, f"{type(e).__name__}: {e}")
 

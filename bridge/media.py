@@ -59,10 +59,12 @@ def resolve_media(root: str | Path, raw: str, must_exist: bool = True, user: str
     if len(raw) > 3 * MAX_PATH:
         raise PathRefused(f"path too long ({len(raw)} characters; at most {MAX_PATH})")
     s = _decode(raw)
-    if len(s) > MAX_PATH or any(len(part.encode()) > MAX_NAME for part in s.split("/")):
+    if len(s) > MAX_PATH or any(len(part.encode(errors="replace")) > MAX_NAME for part in s.split("/")):
         raise PathRefused(f"path too long (at most {MAX_PATH} characters, {MAX_NAME} bytes per name)")
     if "\x00" in s or "\\" in s:
         raise PathRefused("NUL bytes and backslashes are not allowed in media paths")
+    if any(ord(ch) < 32 or 0xD800 <= ord(ch) <= 0xDFFF for ch in s):
+        raise PathRefused("control characters and lone surrogates are not allowed in media paths")
     p = PurePosixPath(s)
     if p.is_absolute() or (len(s) > 1 and s[1] == ":"):
         raise PathRefused("absolute paths are not allowed; give a path inside the media root")

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.auth import AuthError, issue_token, verify_token
 from app.enhanced_cache import EnhancedAudioCache, cache_key
+from bridge.auth import AuthError, issue_token, verify_token
 from bridge.media import PathRefused, resolve_media
 
 KEY = "k" * 32
