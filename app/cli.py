@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "app.generate_cli",
     "app.voice_cli",
     "app.song_cli",
+    "app.bench_soak",
 )
 
 

@@ -98,61 +98,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.get_closest_marker("jack") is None)
 
 
-class ThrowawayPostgres:
-    """A PostgreSQL server of our own (initdb in a temporary folder) that a test may stop and start."""
-
-    def __init__(self, folder: Path, port: int) -> None:
-        import glob
-
-        self.bin = Path(sorted(glob.glob("/usr/lib/postgresql/*/bin"))[-1])
-        self.folder, self.port = folder, port
-        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
-
-    def _pg(self, *args: str) -> None:
-        import subprocess
-
-        subprocess.run(["runuser", "-u", "postgres", "--", *args], check=True, capture_output=True, timeout=120)
-
-    def init(self) -> None:
-        import shutil
-
-        shutil.chown(self.folder, "postgres")
-        self._pg(str(self.bin / "initdb"), "-D", str(self.folder / "data"), "-A", "trust", "-U", "postgres",
-                 "--no-sync")
-
-    def start(self) -> None:
-        self._pg(str(self.bin / "pg_ctl"), "-D", str(self.folder / "data"), "-l", str(self.folder / "log"), "-w",
-                 "-o", f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
-
-    def stop(self) -> None:
-        """Stop at once (mode immediate: what a crash or a pulled cable looks like to clients)."""
-        self._pg(str(self.bin / "pg_ctl"), "-D", str(self.folder / "data"), "-m", "immediate", "-w", "stop")
-
-
 @pytest.fixture(scope="session")
-def throwaway_pg() -> Iterator[ThrowawayPostgres]:
+def throwaway_pg() -> Iterator[object]:
     """A PostgreSQL server the test controls (it can be killed mid-run); needs root and the postgres binaries."""
-    import glob
-    import shutil
+    from app.bench_soak import ThrowawayPostgres, throwaway_postgres
 
-    if os.geteuid() != 0 or not glob.glob("/usr/lib/postgresql/*/bin/initdb") or not shutil.which("runuser"):
+    if not ThrowawayPostgres.possible():
         pytest.skip("a throwaway PostgreSQL needs root, runuser and /usr/lib/postgresql/*/bin")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    import tempfile
-
-    folder = Path(tempfile.mkdtemp(prefix="mixbridge-pg-"))  # not under pytest's 0700 folders: postgres must enter
-    folder.chmod(0o755)
-    pg = ThrowawayPostgres(folder, port)
-    pg.init()
-    pg.start()
-    yield pg
-    try:
-        pg.stop()
-    except Exception:  # noqa: BLE001 - already stopped by the test
-        pass
-    shutil.rmtree(folder, ignore_errors=True)
+    with throwaway_postgres() as pg:
+        yield pg
 
 
 @pytest.fixture

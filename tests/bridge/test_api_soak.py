@@ -297,3 +297,18 @@ def test_schema_fuzzing_with_auth_finds_no_500_and_no_echo(media: Path, tmp_path
 
         run()
     assert len(calls) >= 100 and not failures, failures[:5]
+
+
+@pytest.mark.slow
+def test_bench_soak_holds_against_a_real_server() -> None:
+    """``mixbridge bench soak`` end to end (a server process on loopback), with a small flood."""
+    from app.bench_soak import run_soak
+
+    rep = run_soak(flood=24, threads=4, outage_ratings=9)
+    by = {r["attack"]: r for r in rep["results"]}
+    assert rep["held"], [r for r in rep["results"] if not r.get("held", True)]
+    assert by["2 MiB bodies"]["codes"] == {413: 5} and by["streamed 64 MB body"]["codes"] == {413: 1}
+    assert by["streamed 64 MB body"]["mb_sent_before_the_answer"] < 64
+    assert by["malformed audio"]["codes"] == {422: 16} and by["another user's files"]["codes"] == {403: 3}
+    if "ratings_stored" in by["database killed mid-feedback"]:
+        assert by["database killed mid-feedback"]["ratings_stored"] == 9
