@@ -266,6 +266,9 @@ def test_feedback_during_a_database_outage_is_accepted_and_stored_later(  # type
             throwaway_pg.start()
         r = c.post(f"{V}/feedback", json={"render_id": render, "overall": 1 + i % 5}, headers=auth("alice"))
         codes.append(r.status_code)
+        if i == 15:  # a read cannot be queued: 503 with Retry-After while the database is down
+            down = c.get(f"{V}/recommendations", params={"genre": "pop"}, headers=auth("alice"))
+            assert down.status_code == 503 and down.headers["retry-after"] == "30", down.text
     assert codes[:10] == [200] * 10 and codes[10:20] == [202] * 10 and codes[20:] == [200] * 10, codes
     eng = create_engine(throwaway_pg.url, connect_args={"options": "-csearch_path=api_soak"})
     with eng.connect() as conn:
