@@ -131,13 +131,18 @@ def _ray_batch(
     paths: list[str], outs: list[str | None], toml: str, address: str,
     on_result: Callable[[dict[str, Any]], None] | None,
 ) -> list[dict[str, Any]]:
+    from core.errors import MixbridgeError
+
     try:
         import ray
     except ImportError:
-        from core.errors import MixbridgeError
-
         raise MixbridgeError("--ray needs the cluster extra: pip install 'mixbridge[cluster]'") from None
-    ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+    try:
+        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        where = "no running Ray cluster found" if address == "auto" else f"cannot reach the Ray cluster at {address}"
+        raise MixbridgeError(f"--ray {address}: {where} ({str(e).strip().splitlines()[0][:160]}); "
+                             "start one with `ray start --head` or leave --ray out for the local pool") from None
     try:
         has_gpu = ray.cluster_resources().get("GPU", 0) > 0
         task = ray.remote(render_one)

@@ -12,6 +12,7 @@ import importlib
 import logging
 import os
 import sys
+import traceback
 
 import pluggy
 
@@ -31,6 +32,7 @@ COMMAND_MODULES = (
     "app.song_cli",
     "app.bench_external",
     "app.bench_learning",
+    "app.bench_soak",
 )
 
 
@@ -74,6 +76,7 @@ def _log_level(verbose: bool) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; any error is one line on stderr (exit 1), with the traceback under ``-v``."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -88,10 +91,19 @@ def main(argv: list[str] | None = None) -> int:
                 return int(args.func(args) or 0)
         return int(args.func(args) or 0)
     except MixbridgeError as e:
+        if args.verbose:
+            traceback.print_exc()
         print(f"mixbridge: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as e:  # noqa: BLE001 - one line for the user; the traceback with -v
+        if args.verbose:
+            traceback.print_exc()
+        first = (str(e).strip().splitlines() or [""])[0][:300]
+        hint = "" if args.verbose else " (run with -v for the traceback)"
+        print(f"mixbridge: error: {type(e).__name__}: {first}{hint}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import threading
 import time
 from typing import Any
 
+from app.args import output_path
 from core import files
 from core.errors import BridgeError
 from core.hookspecs import hookimpl
@@ -308,7 +309,7 @@ def mixbridge_commands(sub: Any, bench: Any) -> None:
     p = sub.add_parser("surface", help="write a control-surface layout from a chain's parameters")
     _chain_args(p)
     p.add_argument("--format", choices=["open-stage-control"], default="open-stage-control")
-    p.add_argument("-o", "--output", required=True)
+    p.add_argument("-o", "--output", required=True, type=output_path)
     p.add_argument("--osc-port", type=int, default=9000, help="mixbridge's OSC port the surface sends to")
     p.set_defaults(func=cmd_surface)
 

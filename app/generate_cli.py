@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from app.args import output_path
 from core import files
 from core.hookspecs import hookimpl
 
@@ -29,7 +30,7 @@ def mixbridge_commands(sub: Any, bench: Any) -> None:
     common.add_argument("--duration", type=float, default=30.0, help="seconds")
     common.add_argument("--sample-rate", type=int, default=48000, help="Hz")
     common.add_argument("--seed", type=int, default=0)
-    common.add_argument("-o", "--output", required=True, help="WAV file to write")
+    common.add_argument("-o", "--output", required=True, type=output_path, help="WAV file to write")
     v = what.add_parser("vocals", parents=[common], help="the formant singer")
     v.add_argument("--lyrics", default="", help="a text file, or the lyrics themselves")
     v.add_argument("--genre", help="sing over this genre's chord progression (default pop)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -37,33 +38,35 @@ def mixbridge_commands(sub: Any, bench: Any) -> None:
 
 
 def cmd_rate(args: argparse.Namespace) -> int:
-    from memory.service import MemoryService
+    from memory.recorder import service
 
     ratings = {r: getattr(args, r) for r in RATINGS if r != "overall" and getattr(args, r) is not None}
-    stored = MemoryService().rate(args.render_id, overall=args.overall, user=args.user, comment=args.comment,
-                                  **ratings)
+    stored = service().rate(args.render_id, overall=args.overall, user=args.user, comment=args.comment, **ratings)
     print(json.dumps(stored, indent=2))
+    if stored.get("queued"):
+        print("the memory database is unreachable: the rating is journaled and stored when it returns",
+              file=sys.stderr)
     return 0
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from memory.service import MemoryService
+    from memory.recorder import service
 
-    print(json.dumps(MemoryService().stats(), indent=2, default=str))
+    print(json.dumps(service().stats(), indent=2, default=str))
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from memory.service import MemoryService
+    from memory.recorder import service
 
-    print(json.dumps(MemoryService().export(args.file)))
+    print(json.dumps(service().export(args.file)))
     return 0
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from memory.service import MemoryService
+    from memory.recorder import service
 
-    print(json.dumps(MemoryService().import_(args.file)))
+    print(json.dumps(service().import_(args.file)))
     return 0
 
 

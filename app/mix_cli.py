@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from app.args import output_path
 from app.report_html import add_arguments
 from core.hookspecs import hookimpl
 
@@ -18,7 +19,8 @@ def mixbridge_commands(sub: Any, bench: Any) -> None:
     p = sub.add_parser("mix", help="mix a vocal over music: genre preset, unmasking, ducking, width, loudness")
     p.add_argument("vocals", type=Path, help="vocal stem (mono or stereo)")
     p.add_argument("music", type=Path, help="instrumental (mono or stereo)")
-    p.add_argument("-o", "--output", type=Path, required=True, help="output WAV (a JSON report is written beside it)")
+    p.add_argument("-o", "--output", type=output_path, required=True,
+                   help="output WAV (a JSON report is written beside it)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--genre", help="genre preset (default: classified from the music)")
     g.add_argument("--reference", type=Path, help="reference track to match (spectrum, width, loudness)")

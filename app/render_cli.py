@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from app.args import output_path
 from app.report_html import add_arguments
 from core.hookspecs import hookimpl
 
@@ -15,7 +16,7 @@ from core.hookspecs import hookimpl
 def mixbridge_commands(sub: Any, bench: Any) -> None:
     p = sub.add_parser("render", help="render a session offline to WAV + JSON report")
     p.add_argument("session", type=Path, help="session TOML file")
-    p.add_argument("-o", "--output", type=Path, help="output WAV (default: the session's [output] path)")
+    p.add_argument("-o", "--output", type=output_path, help="output WAV (default: the session's [output] path)")
     p.add_argument("--block-size", type=int, help="frames per block (default: the session's)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--recommend", action="store_true", help="start from the memory's recommended settings")
@@ -73,13 +74,16 @@ def _render_and_report(session_path: Path, output: Path | None, block_size: int 
     from app.loading import load_host
     from app.records import announce, open_memory, record_render
     from app.report_html import target
+    from core.files import check_target
     from core.progress import is_terminal
     from core.render import render, write_outputs
     from core.session import Session
 
     session = Session.load(session_path)
-    host = load_host()
     out = output or session.resolve(session.output_path)
+    check_target(out)  # refuse a device, a FIFO or a folder before rendering, not after
+    check_target(out.with_suffix(".json"))
+    host = load_host()
     session.inline_chains(host.config.chains)  # the settings recorded are the ones that ran
     memory = open_memory(host)
     rec = None

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,11 +23,12 @@ import numpy as np
 from app.bench_chain import rss_mb
 from app.records import open_memory, record_render
 from core import audio_io, files, genres
-from core.errors import MixbridgeError
+from core.errors import AudioFileError, MemoryUnavailableError, MixbridgeError, PermissionDeniedError
 from core.host import PluginHost
 from core.settings import EnhancementSettings, data_dir
 
 log = logging.getLogger(__name__)
+MIN_VOICE_S = 0.1  # the vocoders' analysis windows need more than ~1,100 samples at 48 kHz
 PREVIEW_S = 30.0
 METRICS_S = 30.0
 FADE_S = 1.5
@@ -108,6 +111,13 @@ def quality_summary(metrics: dict[str, Any] | None) -> dict[str, float | None]:
             "mos": (m.get("dnsmos") or {}).get("ovrl"), "overall": m.get("overall")}
 
 
+def check_voice_length(audio: np.ndarray, sr: int, what: str) -> None:
+    """AudioFileError unless ``audio`` holds at least MIN_VOICE_S seconds (a clear error, not a vocoder crash)."""
+    if audio.shape[-1] < MIN_VOICE_S * sr:
+        raise AudioFileError(f"{what}: {audio.shape[-1]} samples ({audio.shape[-1] / sr * 1000:.1f} ms) is too short "
+                             f"for voice enhancement (at least {MIN_VOICE_S * 1000:.0f} ms)")
+
+
 def enhance_vocal_file(src: Path, out: Path, settings: EnhancementSettings, key: str | None, host: PluginHost,
                        vocoder: bool | None = None, prosody: bool | None = None,
                        autotune: bool | None = None) -> tuple[Path, dict[str, Any], bool]:
@@ -123,6 +133,7 @@ def enhance_vocal_file(src: Path, out: Path, settings: EnhancementSettings, key:
 
     def make(dst: Path) -> None:
         audio, sr = audio_io.read(src)
+        check_voice_length(audio, sr, "the vocal")
         y, rep = host.service("voice").enhance_voice(audio, sr, vocoder=config["vocoder"], prosody=config["prosody"],
                                autotune_key=config["autotune_key"])
         report.update(rep)
@@ -287,12 +298,47 @@ def drop_disabled_stages(plan: Any, settings: EnhancementSettings) -> None:
     plan.enhancement_applied[:] = [a for a in plan.enhancement_applied if not a.startswith(names)]
 
 
+def unique_output(src: Path, kind: str) -> Path:
+    """``<stem>_<kind>_<short id>.wav`` beside ``src``: no request ever overwrites another's output."""
+    return src.with_name(f"{src.stem}_{kind}_{uuid.uuid4().hex[:10]}.wav")
+
+
+def clean_media(root: Path) -> int:
+    """Remove the ``.part`` files writers killed mid-write left under the media root and in the cache."""
+    removed = files.clean_parts(data_dir() / "enhanced-cache")
+    for folder, _, _ in os.walk(root):
+        removed += files.clean_parts(folder)
+    return removed
+
+
+def stored_settings(config: dict[str, Any], session: Any) -> dict[str, Any]:
+    """A stored configuration as :data:`core.keys.Settings` for ``session``.
+
+    Flat ``chain/slot/param`` keys are taken as they are; the per-plugin shape
+    (``{"compressor": {"ratio": 3}}``) sets that parameter on every slot of that
+    plugin in the session.
+    """
+    from core.specs import slot_labels
+
+    if all("/" in k for k in config):
+        return dict(config)
+    out: dict[str, Any] = {}
+    for chain, specs in session.chains().items():
+        for label, spec in zip(slot_labels(specs), specs, strict=True):
+            for param, value in (config.get(spec["plugin"]) or {}).items():
+                out[f"{chain}/{label}/{param}"] = value
+    return out
+
+
 class Services:
-    """What the HTTP API does, over a media root; the memory service is optional.
+    """What the HTTP API does, over a media root of per-user folders; the memory service is optional.
+
+    A user reads and writes only in ``<media root>/<user>/``; every output gets a
+    name of its own. ``.part`` files a killed writer left are removed at start.
 
     Examples
     --------
-    >>> Services("/srv/media").voice("alice", {"audio_path": "takes/v.wav"})   # doctest: +SKIP
+    >>> Services("/srv/media").voice("alice", {"audio_path": "alice/takes/v.wav"})   # doctest: +SKIP
     """
 
     def __init__(self, media_root: str | Path, memory: Any = None, settings: EnhancementSettings | None = None,
@@ -302,6 +348,9 @@ class Services:
         self._host = host
         self.memory = memory if memory is not None else (
             open_memory(self.host) if self.settings.enable_memory_learning else None)
+        removed = clean_media(self.root)
+        if removed:
+            log.warning("removed %d unfinished .part file(s) left by an interrupted writer", removed)
 
     @property
     def host(self) -> PluginHost:
@@ -309,10 +358,10 @@ class Services:
             self._host = PluginHost.from_toml()
         return self._host
 
-    def _resolve(self, raw: str) -> Path:
+    def _resolve(self, user: str, raw: str) -> Path:
         from bridge.media import resolve_media
 
-        return resolve_media(self.root, raw)
+        return resolve_media(self.root, raw, user=user)
 
     def _rel(self, p: Path) -> str:
         from bridge.media import relative
@@ -320,8 +369,8 @@ class Services:
         return relative(self.root, p)
 
     def voice(self, user: str, body: dict[str, Any]) -> dict[str, Any]:
-        src = self._resolve(body["audio_path"])
-        out = src.with_name(f"{src.stem}_enhanced.wav")
+        src = self._resolve(user, body["audio_path"])
+        out = unique_output(src, "voice")
         path, rep, hit = enhance_vocal_file(
             src, out, self.settings, body.get("target_key"), self.host, vocoder=body["enable_neural_vocoder"],
             prosody=body["enable_prosody"], autotune=body["enable_auto_tune"])
@@ -341,11 +390,19 @@ class Services:
                     "quality_metrics": quality_summary(quality), "enhancement_applied": applied, "warnings": warnings}
         return self._recorded(response, {}, user, None, path)
 
+    def _stored_config(self, user: str, config_id: str) -> dict[str, Any]:
+        """The memory's configuration ``config_id``: 404 when missing, 403 when another user's."""
+        stored = dict(self._need_memory().get_config(config_id))
+        if stored.get("user") not in (None, user):
+            raise PermissionDeniedError("that mixing configuration belongs to another user")
+        return stored
+
     def mixing(self, user: str, body: dict[str, Any]) -> dict[str, Any]:
         from app.planner import plan_mix, run_mix
 
-        vocals, music = self._resolve(body["vocals_path"]), self._resolve(body["music_path"])
-        out = vocals.with_name("mixed_enhanced.wav")
+        vocals, music = self._resolve(user, body["vocals_path"]), self._resolve(user, body["music_path"])
+        stored = self._stored_config(user, body["mixing_config_id"]) if body.get("mixing_config_id") else None
+        out = unique_output(vocals, "mix")
         settings = self.settings
         plan = plan_mix(vocals, music, self.host, genre=body.get("genre"),
                         intelligent=settings.enable_intelligent_mixing, output=out)
@@ -354,13 +411,19 @@ class Services:
                                        "enable_sidechain_compression": body["enable_sidechain"],
                                        "enable_stereo_imaging": body["enable_stereo_imaging"]})
         drop_disabled_stages(plan, flags)
+        notes: list[str] = []
+        if stored is not None:
+            applied, missing = plan.session.apply_settings(stored_settings(stored.get("config") or {}, plan.session))
+            notes.append(f"mixing configuration {stored['id']}: {len(applied)} setting(s) applied"
+                         + (f", {len(missing)} not in this session" if missing else ""))
         result = run_mix(plan, self.host, output=out)
         quality = None
         if settings.enable_quality_tracking:
             quality = self.host.service("metrics").calculate_all_metrics(result.audio, result.sample_rate)
         response = {"success": True, "enhanced_audio_path": self._rel(out), "quality_metrics": quality_summary(quality),
-                    "enhancement_applied": ["mixing", *result.report.get("enhancement_applied", [])],
-                    "warnings": result.report.get("warnings", [])}
+                    "enhancement_applied": ["mixing", *(["stored_configuration"] if stored else []),
+                                            *result.report.get("enhancement_applied", [])],
+                    "warnings": [*notes, *result.report.get("warnings", [])]}
         return self._recorded(response, plan.session.settings(), user, plan.genre, out)
 
     def _recorded(self, response: dict[str, Any], config: dict[str, Any], user: str, genre: str | None,
@@ -372,7 +435,7 @@ class Services:
 
     def _need_memory(self) -> Any:
         if self.memory is None:
-            raise MixbridgeError("the memory service is not configured for this server")
+            raise MemoryUnavailableError("the memory service is not configured for this server")
         return self.memory
 
     def check_song(self, user: str, song_id: str) -> None:
@@ -384,7 +447,7 @@ class Services:
 
         memory = self._need_memory()
         song = memory.get_song(user, song_id)
-        vocals, music = self._resolve(song["vocals_path"]), self._resolve(song["music_path"])
+        vocals, music = self._resolve(user, song["vocals_path"]), self._resolve(user, song["music_path"])
         settings = EnhancementSettings(**{
             **vars(self.settings),
             "enable_voice_enhancement": config["enable_voice_enhancement"],
@@ -400,14 +463,14 @@ class Services:
         voiced = vocals
         if settings.enable_voice_enhancement:
             voiced = st.run("voice_enhancement", lambda: enhance_vocal_file(
-                vocals, vocals.with_name(f"{vocals.stem}_enhanced.wav"), settings, None, self.host)[0]) or vocals
+                vocals, unique_output(vocals, "voice"), settings, None, self.host)[0]) or vocals
             if voiced != vocals:
                 st.applied.append("voice_enhancement")
         genre = genres.resolve(song.get("genre") or "neutral")
         rec = None
         if settings.enable_memory_learning:
             rec = st.run("recommendations", lambda: memory.get_mixing_recommendations(user, genre, None))
-        out = vocals.with_name("song_enhanced.wav")
+        out = unique_output(vocals, "song")
         plan = plan_mix(voiced, music, self.host, genre=genre if settings.enable_genre_specific_mixing else None,
                         intelligent=settings.enable_intelligent_mixing, output=out)
         drop_disabled_stages(plan, settings)
@@ -433,5 +496,5 @@ class Services:
         return dict(self._need_memory().rate(user=user, **body))
 
     def recommendations(self, user: str, genre: str, audio_path: str | None) -> dict[str, Any]:
-        audio = str(self._resolve(audio_path)) if audio_path else None
+        audio = str(self._resolve(user, audio_path)) if audio_path else None
         return dict(self._need_memory().get_mixing_recommendations(user, genres.resolve(genre), audio))

@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from app.args import output_path
 from app.report_html import add_arguments
 from core.errors import MixbridgeError
 from core.hookspecs import hookimpl
@@ -29,7 +30,7 @@ def mixbridge_commands(sub: Any, bench: Any) -> None:
     p.add_argument("--key", default="A minor", help='e.g. "C major", "F# minor"')
     p.add_argument("--duration", type=float, default=30.0, help="seconds")
     p.add_argument("--user", default=None, help="whose memory recommends and records (default MIXBRIDGE_USER)")
-    p.add_argument("-o", "--output", required=True, type=Path, help="output folder")
+    p.add_argument("-o", "--output", required=True, type=output_path, help="output folder")
     add_arguments(p, "song.wav")
     p.set_defaults(func=cmd_song)
 

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from app.args import output_path
 from app.report_html import add_arguments
 from core import files
 from core.hookspecs import hookimpl
@@ -29,7 +30,7 @@ def mixbridge_commands(sub: Any, bench: Any) -> None:
     enhance = _subgroup(sub, "enhance", "enhance a recording offline (voice)")
     p = enhance.add_parser("voice", help="vocoder, prosody and optional auto-tune on a vocal")
     p.add_argument("input", type=Path)
-    p.add_argument("-o", "--output", type=Path, required=True, help="WAV out (a .json report beside it)")
+    p.add_argument("-o", "--output", type=output_path, required=True, help="WAV out (a .json report beside it)")
     p.add_argument("--no-vocoder", action="store_true", help="skip the vocoder stage")
     p.add_argument(
         "--prosody",
@@ -75,6 +76,7 @@ def _enhance_voice(args: argparse.Namespace) -> int:
     from app.loading import load_host
     from app.records import announce, open_memory, record_render
     from app.report_html import target
+    from app.song import check_voice_length
     from core import audio_io
     from core.progress import progress_bar
     from core.settings import EnhancementSettings
@@ -82,6 +84,7 @@ def _enhance_voice(args: argparse.Namespace) -> int:
     host = load_host()
     settings = EnhancementSettings.from_env()
     audio, sr = audio_io.read(args.input)
+    check_voice_length(audio, sr, str(args.input))
     prosody = settings.enable_prosody_enhancement if args.prosody is None else args.prosody
     vocoder = settings.enable_neural_vocoder and not args.no_vocoder
     pictures = target(args.plot, args.report, args.output)

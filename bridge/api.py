@@ -4,11 +4,14 @@ Every endpoint needs a JWT bearer token. Audio paths resolve only inside the med
 root. Long jobs (/complete) may run asynchronously: 202 with a job id, then GET
 /api/v1/jobs/{id}. Errors: 401 bad token, 403 another user's song or
 configuration, 404 missing file or song, 422 invalid body or unusable audio, 400
-a refused path, 500 only for real internal failures (a message, no stack trace).
+a refused path, 413 a body over 1 MiB, 503 (with Retry-After) a memory service
+that is down and could not even queue the request, 500 only for real internal
+failures (a message, no stack trace). No error repeats what the client sent.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import threading
 import uuid
@@ -17,17 +20,25 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from bridge.auth import AuthError, verify_token
 from bridge.media import PathRefused
-from core.errors import AudioFileError, MixbridgeError, ParameterError, SessionError
+from core.errors import AudioFileError, MemoryUnavailableError, MixbridgeError, ParameterError, SessionError
 from core.errors import NotFoundError as NotFound
 from core.errors import PermissionDeniedError as Forbidden
+from core.files import OutputError
 
 log = logging.getLogger(__name__)
 PREFIX = "/api/v1/enhancement"
+MAX_BODY = 1 << 20  # bytes: every request body is JSON of a few hundred bytes
+RETRY_AFTER_S = 30
+
+MediaPath = Annotated[StrictStr, Field(min_length=1, max_length=16384)]  # resolve_media: 400 over 1,024
+Id = Annotated[StrictStr, Field(min_length=1, max_length=64)]
+Name = Annotated[StrictStr, Field(min_length=1, max_length=64)]
 
 
 # -- bodies (the reference design's, with strict types) -----------------------------
@@ -52,21 +63,21 @@ class EnhancementResponse(BaseModel):
 
 
 class VoiceRequest(Strict):
-    audio_path: StrictStr
+    audio_path: MediaPath
     enable_neural_vocoder: StrictBool = True
     enable_prosody: StrictBool = True
     enable_auto_tune: StrictBool = False
-    target_key: StrictStr | None = "C major"
+    target_key: Name | None = "C major"
 
 
 class MixingRequest(Strict):
-    vocals_path: StrictStr
-    music_path: StrictStr
-    genre: StrictStr = "pop"
+    vocals_path: MediaPath
+    music_path: MediaPath
+    genre: Name = "pop"
     enable_frequency_balancing: StrictBool = True
     enable_sidechain: StrictBool = True
     enable_stereo_imaging: StrictBool = True
-    mixing_config_id: StrictStr | None = None
+    mixing_config_id: Id | None = None
 
 
 class EnhancementConfig(Strict):
@@ -81,7 +92,7 @@ class EnhancementConfig(Strict):
 
 
 class CompleteRequest(Strict):
-    song_id: StrictStr
+    song_id: Id
     enhancement_config: EnhancementConfig = Field(default_factory=EnhancementConfig)
     run_async: StrictBool = Field(False, alias="async")
 
@@ -90,7 +101,7 @@ Rating = Annotated[StrictInt, Field(ge=1, le=5)]
 
 
 class FeedbackRequest(Strict):
-    render_id: StrictStr
+    render_id: Id
     overall: Rating
     vocals_clarity: Rating | None = None
     music_balance: Rating | None = None
@@ -125,6 +136,62 @@ def current_user(request: Request, authorization: Annotated[str | None, Header()
 User = Annotated[str, Depends(current_user)]
 
 
+class BodyLimit:
+    """ASGI middleware: a request body over ``max_bytes`` gets 413 before the app reads any of it.
+
+    A declared Content-Length over the limit is refused at once; a chunked body is
+    counted as it arrives and refused the moment it passes the limit, so a 500 MB
+    upload costs at most ``max_bytes`` of memory. The body (at most ``max_bytes``) is
+    then handed to the app as it came.
+    """
+
+    def __init__(self, app: Any, max_bytes: int = MAX_BODY) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await self._refuse(scope, receive, send)
+            return
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body, sent = b"".join(chunks), False
+
+        async def replay() -> Any:
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Any, receive: Any, send: Any) -> None:
+        msg = f"request body too large (at most {self.max_bytes} bytes)"
+        response = JSONResponse({"success": False, "error": msg, "detail": msg}, 413, headers={"Connection": "close"})
+        await response(scope, receive, send)
+
+
+def _where(loc: Any) -> str:
+    """A validation error's location, each part cut short (a key name is the client's input too)."""
+    return ".".join(str(part)[:40] for part in loc if part != "body") or "body"
+
+
 # -- the app ---------------------------------------------------------------------------
 def create_app(services: Any, secret: str | None = None) -> FastAPI:
     """Build the API; ``services`` does the work (the application's ``app.song.Services``).
@@ -142,6 +209,7 @@ def create_app(services: Any, secret: str | None = None) -> FastAPI:
     pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mixbridge-job")
     app.state.services = services
     app.state.jobs = jobs
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY)
 
     def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
         return JSONResponse({"success": False, "error": message, "detail": message}, status, headers=headers)
@@ -159,6 +227,16 @@ def create_app(services: Any, secret: str | None = None) -> FastAPI:
                 return error(401, str(e), {"WWW-Authenticate": "Bearer"})
         return await call_next(request)
 
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, e: RequestValidationError) -> JSONResponse:
+        """422 naming each field and rule broken; never the submitted value (FastAPI's default echoes it)."""
+        problems = [f"{_where(err.get('loc', ()))}: {err.get('msg', 'invalid')}" for err in e.errors()[:20]]
+        return error(422, "invalid request: " + "; ".join(problems))
+
+    @app.exception_handler(MemoryUnavailableError)
+    async def _down(_: Request, e: MemoryUnavailableError) -> JSONResponse:
+        return error(503, str(e), {"Retry-After": str(RETRY_AFTER_S)})
 
     @app.exception_handler(Forbidden)
     async def _forbidden(_: Request, e: Forbidden) -> JSONResponse:
@@ -180,6 +258,9 @@ def create_app(services: Any, secret: str | None = None) -> FastAPI:
     async def _bad(_: Request, e: MixbridgeError) -> JSONResponse:
         if isinstance(e, (AudioFileError, ParameterError, SessionError)):
             return error(422, str(e))
+        if isinstance(e, OutputError) and e.errno == errno.ENOSPC:
+            log.error("disk full: %s", e)
+            return error(507, "the server's disk is full; nothing was written, try again later")
         log.exception("request failed")
         return error(500, f"{type(e).__name__}: {e}")
 
@@ -229,9 +310,10 @@ def create_app(services: Any, secret: str | None = None) -> FastAPI:
             raise Forbidden("that job belongs to another user")
         return {"job_id": job_id, "status": job.status, "result": job.result, "error": job.error}
 
-    @app.post(f"{PREFIX}/feedback")
-    def feedback(body: FeedbackRequest, who: User) -> dict[str, Any]:
-        return services.feedback(who, body.model_dump(exclude_none=True))
+    @app.post(f"{PREFIX}/feedback", responses={202: {"description": "database down: rating queued, stored later"}})
+    def feedback(body: FeedbackRequest, who: User) -> Any:
+        stored = services.feedback(who, body.model_dump(exclude_none=True))
+        return JSONResponse(stored, 202) if stored.get("queued") else stored
 
     @app.get(f"{PREFIX}/recommendations")
     def recommendations(

@@ -51,6 +51,10 @@ class MemoryServiceError(MixbridgeError):
     """The memory service (database, cache, vector store) failed."""
 
 
+class MemoryUnavailableError(MemoryServiceError):
+    """The database cannot be reached (and, for a write, not even the local journal took it): retry later."""
+
+
 class ModelUnavailableError(MixbridgeError):
     """Model weights or an optional dependency are missing; a fallback may run."""
 

@@ -23,6 +23,8 @@ PART = ".part"
 class OutputError(MixbridgeError):
     """An output path that cannot or must not be written (not a regular file, too long, empty...)."""
 
+    errno: int | None = None
+
 
 def check_target(path: str | Path) -> Path:
     """``path`` as a Path if it may be written: not empty, and absent or a regular file."""
@@ -90,7 +92,9 @@ def _write(path: str | Path, fill: Callable[[Path], object]) -> Path:
         with atomic_path(p) as tmp:
             fill(tmp)
     except OSError as e:
-        raise OutputError(f"{str(p)[:200]}: cannot write ({e.strerror or e})") from None
+        err = OutputError(f"{str(p)[:200]}: cannot write ({e.strerror or e})")
+        err.errno = e.errno  # ENOSPC: a full disk (the HTTP API answers 507)
+        raise err from None
     return p
 
 

@@ -36,11 +36,20 @@ def make_engine(url: str | None = None, schema: str | None = None) -> Engine:
     loss; only the last commits before a power loss can be lost (not after a crash of
     the process).
     """
-    url = url or database_url()
-    if url.startswith("sqlite"):
-        from sqlalchemy.engine import make_url
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
 
-        database = make_url(url).database
+    url = url or database_url()
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise MemoryServiceError(
+            "MIXBRIDGE_DATABASE_URL is not a database URL: use e.g. postgresql://user@host:5432/db "
+            "or sqlite:////path/memory.db") from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise MemoryServiceError(f"database {parsed.get_backend_name()!r}: use postgresql:// or sqlite://")
+    if url.startswith("sqlite"):
+        database = parsed.database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)  # a new data directory just works
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
@@ -53,8 +62,13 @@ def make_engine(url: str | None = None, schema: str | None = None) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
     else:
-        args = {"options": f"-csearch_path={schema}"} if schema else {}
-        engine = create_engine(url, pool_pre_ping=True, connect_args=args)
+        args: dict[str, object] = {"connect_timeout": 5}  # a database that is down is known in seconds
+        if schema:
+            args["options"] = f"-csearch_path={schema}"
+        try:
+            engine = create_engine(url, pool_pre_ping=True, connect_args=args)
+        except Exception as e:  # noqa: BLE001 - a missing driver, a bad option: one clear error
+            raise MemoryServiceError(f"cannot use the database URL ({type(e).__name__}: {e})") from None
     return engine
 
 

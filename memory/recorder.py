@@ -30,14 +30,21 @@ def local_user() -> str:
 
 
 def service() -> Any:
-    """The memory service for the database and cache now configured (one per configuration)."""
+    """The memory service for the database and cache now configured (one per configuration).
+
+    Its renders and ratings survive a database outage: they wait in a local journal
+    (memory.journal) and are stored when the database answers again.
+    """
+    from core.settings import data_dir
     from memory.db import database_url
 
     key = (database_url(), os.environ.get("MIXBRIDGE_REDIS_URL", ""))
     if key not in _services:
+        from memory.journal import Journal, JournaledMemory, journal_path
         from memory.service import MemoryService
 
-        _services[key] = MemoryService(host=_host[0] if _host else None)
+        host = _host[0] if _host else None
+        _services[key] = JournaledMemory(lambda: MemoryService(host=host), Journal(journal_path(data_dir(), key[0])))
     return _services[key]
 
 

@@ -64,6 +64,21 @@ def _legacy_config_row(row: dict[str, Any]) -> dict[str, Any]:
     return {**{k: v for k, v in row.items() if k not in old}, "settings": legacy.legacy_settings(row)}
 
 
+RATING_EXTRAS = {"comment", "is_liked", "pesq", "stoi", "mos"}
+
+
+def check_ratings(overall: Any, ratings: dict[str, Any]) -> dict[str, int]:
+    """The star ratings of a feedback, checked (known fields, whole numbers 1-5); ParameterError otherwise."""
+    bad = set(ratings) - set(RATINGS) - RATING_EXTRAS - {"user"}
+    if bad:
+        raise ParameterError(f"unknown rating field(s) {sorted(bad)} (use {', '.join(RATINGS)})")
+    values = {"overall": overall, **{k: v for k, v in ratings.items() if k in RATINGS and v is not None}}
+    for k, v in values.items():
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 5:
+            raise ParameterError(f"{k}: rating {v!r} must be a whole number from 1 to 5")
+    return values
+
+
 class MemoryService:
     """Examples
     --------
@@ -169,12 +184,17 @@ class MemoryService:
     # -- renders and feedback ----------------------------------------------------------------
     def record_render(self, report: dict[str, Any], config: Settings, user: str | None = None,
                       genre: str | None = None, audio: str | None = None, song_id: str | None = None,
-                      config_type: str = "manual") -> str:
+                      config_type: str = "manual", render_id: str | None = None) -> str:
         """Store a render (its Settings, metrics and features); returns the render id to rate.
 
         ``config`` is Settings, or a session's TOML structure (a report's ``session``),
-        whose :meth:`core.session.Session.settings` are stored.
+        whose :meth:`core.session.Session.settings` are stored. ``render_id`` (from
+        memory.journal) makes a replay idempotent: a render already stored is kept.
         """
+        if render_id is not None:
+            with self.Session() as s:
+                if s.get(Render, render_id) is not None:
+                    return render_id
         if "tracks" in config and isinstance(config["tracks"], list):
             from core.session import Session
 
@@ -191,7 +211,8 @@ class MemoryService:
             vec = vector(feats)
         with transaction(self.Session) as s:
             self._ensure_user(s, user)
-            render = Render(user_id=user, song_id=song_id, configuration_id=config_id, genre=genre,
+            given = {"id": render_id} if render_id else {}
+            render = Render(**given, user_id=user, song_id=song_id, configuration_id=config_id, genre=genre,
                             output_path=(report.get("outputs") or {}).get("song") or report.get("output"),
                             metrics=metrics, report=json.loads(json.dumps(report, default=float)))
             s.add(render)
@@ -207,17 +228,17 @@ class MemoryService:
             self.vectors.add([render_id], vec[None], [{"genre": genre, "user": user, "config_id": config_id}])
         return render_id
 
-    def rate(self, render_id: str, overall: int, user: str | None = None, **ratings: Any) -> dict[str, Any]:
-        """Store feedback on a render; ratings are whole numbers 1-5. Learns once enough arrived."""
-        extra = {"comment", "is_liked", "pesq", "stoi", "mos"}
-        bad = set(ratings) - set(RATINGS) - extra
-        if bad:
-            raise ParameterError(f"unknown rating field(s) {sorted(bad)} (use {', '.join(RATINGS)})")
-        values = {"overall": overall, **{k: v for k, v in ratings.items() if k in RATINGS and v is not None}}
-        for k, v in values.items():
-            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 5:
-                raise ParameterError(f"{k}: rating {v!r} must be a whole number from 1 to 5")
+    def rate(self, render_id: str, overall: int, user: str | None = None, feedback_id: str | None = None,
+             **ratings: Any) -> dict[str, Any]:
+        """Store feedback on a render; ratings are whole numbers 1-5. Learns once enough arrived.
+
+        ``feedback_id`` (from memory.journal) makes a replay idempotent: a rating already stored is kept.
+        """
+        extra = RATING_EXTRAS
+        values = check_ratings(overall, ratings)
         with transaction(self.Session) as s:
+            if feedback_id is not None and (done := s.get(MixingFeedback, feedback_id)) is not None:
+                return {"id": done.id, "render_id": render_id, **values}
             render = s.get(Render, render_id)
             if render is None:
                 raise NotFoundError(f"no render {render_id}")
@@ -225,7 +246,8 @@ class MemoryService:
                 raise PermissionDeniedError("that render belongs to another user")
             if user and not render.user_id:  # a render's own user exists already
                 self._ensure_user(s, user)
-            fb = MixingFeedback(render_id=render_id, configuration_id=render.configuration_id,
+            given = {"id": feedback_id} if feedback_id else {}
+            fb = MixingFeedback(**given, render_id=render_id, configuration_id=render.configuration_id,
                                 user_id=user or render.user_id, **values,
                                 **{k: ratings[k] for k in extra if ratings.get(k) is not None})
             s.add(fb)

@@ -96,3 +96,41 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     while our callback's worst block took 143 us of 5333); the next runs saw none.
     """
     items.sort(key=lambda item: item.get_closest_marker("jack") is None)
+
+
+@pytest.fixture(scope="session")
+def throwaway_pg() -> Iterator[object]:
+    """A PostgreSQL server the test controls (it can be killed mid-run); needs root and the postgres binaries."""
+    from app.bench_soak import ThrowawayPostgres, throwaway_postgres
+
+    if not ThrowawayPostgres.possible():
+        pytest.skip("a throwaway PostgreSQL needs root, runuser and /usr/lib/postgresql/*/bin")
+    with throwaway_postgres() as pg:
+        yield pg
+
+
+@pytest.fixture
+def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MiB tmpfs mounted for the test (a disk that fills up for real); skipped where mounting is not allowed."""
+    import subprocess
+
+    mnt = tmp_path / "tmpfs"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.decode().strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def fill(folder: Path) -> None:
+    """Fill the file system holding ``folder`` to the last byte."""
+    for name, size in (("filler", 4096), ("filler-tail", 1)):
+        try:
+            with open(folder / name, "wb", buffering=0) as f:
+                while True:
+                    f.write(b"\0" * size)
+        except OSError:
+            pass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -74,7 +75,7 @@ def test_voice_enhancement_and_the_cache(api, media: Path) -> None:  # type: ign
     r = client.post(f"{V}/voice", json=body, headers=auth("alice"))
     assert r.status_code == 200, r.text
     rep = r.json()
-    assert rep["success"] and rep["enhanced_audio_path"] == "alice/vocals_enhanced.wav"
+    assert rep["success"] and re.fullmatch(r"alice/vocals_voice_[0-9a-f]{10}\.wav", rep["enhanced_audio_path"])
     y, sr = sf.read(str(media / rep["enhanced_audio_path"]))
     assert sr == SR and y.shape[0] == 2 * SR and np.isfinite(y).all()
     q = rep["quality_metrics"]
@@ -109,7 +110,7 @@ def test_complete_song_feedback_and_ownership(api, media: Path) -> None:  # type
     r = client.post(f"{V}/complete", json={"song_id": song, "enhancement_config": cfg}, headers=auth("alice"))
     assert r.status_code == 200, r.text
     rep = r.json()
-    assert rep["enhanced_audio_path"] == "alice/song_enhanced.wav"
+    assert re.fullmatch(r"alice/vocals_song_[0-9a-f]{10}\.wav", rep["enhanced_audio_path"])
     assert "intelligent_mixing" in rep["enhancement_applied"]
     y, _ = sf.read(str(media / rep["enhanced_audio_path"]))
     assert y.shape[1] == 2 and np.isfinite(y).all()
@@ -131,29 +132,3 @@ def test_complete_song_feedback_and_ownership(api, media: Path) -> None:  # type
             break
         time.sleep(0.1)
     assert state["status"] == "done" and state["result"]["success"]
-
-
-@pytest.mark.slow
-def test_schema_fuzzing_finds_no_500(media: Path, tmp_path: Path) -> None:
-    import schemathesis
-    from hypothesis import HealthCheck, given, settings
-
-    memory = MemoryService(url=f"sqlite:///{tmp_path / 'f.db'}", chroma_path=tmp_path / "chroma")
-    app = create_app(Services(media, memory=memory), secret=KEY)
-    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
-    headers = auth("alice")
-    failures = []
-    calls = []
-    for op in schema.get_all_operations():
-        operation = op.ok()
-
-        @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-        @given(case=operation.as_strategy())
-        def run(case) -> None:  # type: ignore[no-untyped-def]
-            response = case.call(headers=headers)
-            calls.append(response.status_code)
-            if response.status_code >= 500:
-                failures.append((case.method, case.path, response.status_code, response.text[:200]))
-
-        run()
-    assert len(calls) >= 100 and not failures, failures[:5]

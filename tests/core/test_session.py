@@ -60,6 +60,10 @@ def test_load_save_round_trip(tmp_path: Path) -> None:
         (("genre = \"rock\"", "genre = \"rock\"\ntempo = 3"), r"\[session\]: unknown key\(s\) \['tempo'\]"),
         (("[[tracks]]\nname = \"music\"", "[[trackz]]\nname = \"music\""), r"unknown key\(s\) \['trackz'\]"),
         (("[session]", "[session"), "not valid TOML"),
+        (('genre = "rock"', 'genre = "polka-step"'), r"session.genre: .*polka-step"),
+        (('bit_depth = "float"', "bit_depth = 24"), r"output.bit_depth = 24: expected str"),
+        (("pan = -0.2", "pan = -0.2\ngain_db = true"), r"tracks\[0\].gain_db = True: expected int or float"),
+        (("bpm = 120", "bpm = true"), r"session.bpm = True: expected int or float"),
     ],
 )
 def test_malformed_sessions_name_the_key(tmp_path: Path, edit: tuple[str, str], match: str) -> None:
