@@ -311,25 +311,6 @@ def clean_media(root: Path) -> int:
     return removed
 
 
-def stored_settings(config: dict[str, Any], session: Any) -> dict[str, Any]:
-    """A stored configuration as :data:`core.keys.Settings` for ``session``.
-
-    Flat ``chain/slot/param`` keys are taken as they are; the per-plugin shape
-    (``{"compressor": {"ratio": 3}}``) sets that parameter on every slot of that
-    plugin in the session.
-    """
-    from core.specs import slot_labels
-
-    if all("/" in k for k in config):
-        return dict(config)
-    out: dict[str, Any] = {}
-    for chain, specs in session.chains().items():
-        for label, spec in zip(slot_labels(specs), specs, strict=True):
-            for param, value in (config.get(spec["plugin"]) or {}).items():
-                out[f"{chain}/{label}/{param}"] = value
-    return out
-
-
 class Services:
     """What the HTTP API does, over a media root of per-user folders; the memory service is optional.
 
@@ -413,7 +394,7 @@ class Services:
         drop_disabled_stages(plan, flags)
         notes: list[str] = []
         if stored is not None:
-            applied, missing = plan.session.apply_settings(stored_settings(stored.get("config") or {}, plan.session))
+            applied, missing = plan.session.apply_settings(stored.get("config") or {})
             notes.append(f"mixing configuration {stored['id']}: {len(applied)} setting(s) applied"
                          + (f", {len(missing)} not in this session" if missing else ""))
         result = run_mix(plan, self.host, output=out)
