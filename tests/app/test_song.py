@@ -13,7 +13,7 @@ import soundfile as sf
 
 from app.cli import main
 from app.song import generate_complete_song_with_enhancement
-from core.errors import AudioFileError
+from core.files import OutputError
 from core.host import PluginHost
 from core.settings import EnhancementSettings
 
@@ -73,7 +73,7 @@ def test_a_failing_optional_stage_is_skipped_only_with_fallback(host: PluginHost
     s = settings(enable_voice_enhancement=False, enable_quality_tracking=False, enable_memory_learning=False,
                  fallback_on_error=fallback)
     if not fallback:
-        with pytest.raises(AudioFileError, match="preview.wav: cannot write"):
+        with pytest.raises(OutputError, match="preview.wav: exists and is a directory"):
             generate_complete_song_with_enhancement(LYRICS, "pop", 100, "C major", 5.0, tmp_path, settings=s,
                                                     host=host)
         return
