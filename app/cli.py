@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "app.bench_external",
     "app.bench_learning",
     "app.bench_soak",
+    "app.bench_genre",
 )
 
 

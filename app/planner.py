@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 STEM_LUFS = -23.0  # stems are gain-staged around EBU R128's level before the sum
 MAX_UNMASK_DB = 9.0
 MAX_DUCK_DB = 8.0
-MIN_CONFIDENCE = 0.4  # below this the classifier's genre is not trusted: the neutral preset is used
 GAIN_RANGE_DB = (-48.0, 24.0)  # level matching is clamped here (with a warning), never a failure
 MASK_WINDOW_S = 60.0  # analysis, gain staging and masking use the middle minute (before and after alike)
 
@@ -183,11 +182,12 @@ def plan_mix(
         genre, source = genres.resolve(genre), "given"
     else:
         try:
-            genre, confidence = host.service("genre").classify(mus, sample_rate)
-            source = "classified"
-            if genre == "neutral" or confidence < MIN_CONFIDENCE:
-                warnings.append(f"genre classifier unsure ({genre}, {confidence:.2f}); using the neutral preset")
-                genre, source = "neutral", "abstained"
+            guess = host.service("genre").analyse(mus, sample_rate)
+            genre, confidence, source = guess.genre, guess.confidence, "classified"
+            if guess.abstained:  # calibrated: below the threshold a guess is too often wrong to act on
+                warnings.append(f"genre classifier unsure (most likely {guess.top} at {guess.confidence:.2f}, "
+                                f"below {guess.threshold:.2f}); using the neutral preset")
+                source = "abstained"
         except ModelUnavailableError as e:
             warnings.append(f"{e}; using the neutral preset")
             genre, source = "neutral", "default"

@@ -10,6 +10,7 @@ from app.mix_cli import synth_song
 from app.planner import STEM_LUFS, plan_mix, run_mix
 from core import audio_io
 from core.errors import UnknownGenreError
+from core.genres import GENRES
 from core.session import Session
 
 SR = 48000
@@ -120,5 +121,4 @@ def test_analyze_command_reports_masking_and_genre(stems, capsys) -> None:  # ty
     out = json.loads(capsys.readouterr().out)
     assert len(out["vocals"]["band_energy_db"]) == 8
     assert set(out["masking"]) == {"bands", "overall_db", "worst_bands"}
-    assert out["genre"]["name"] in {"pop", "rock", "hip-hop", "electronic", "jazz", "classical", "r&b",
-                                    "country", "acoustic"}
+    assert out["genre"]["name"] in GENRES  # a registered genre, or neutral when the classifier abstains
