@@ -4,16 +4,21 @@ Simulated listeners HEAR each proposed mix: the mix is rendered and measured
 (stereo width as the side/mid energy ratio, brightness as the spectral centroid,
 the vocal's level against the music from the processed stems, wetness as the
 share of the vocal's energy left once the dry voice has stopped). They never
-read the settings. Each has a hidden taste (wider or narrower, brighter or
-darker, vocal louder or softer, wetter or drier), set as targets reachable from
-the preset, and rates every mix as people do: whole stars 1-5, overall and per
-aspect, with noise.
+read the settings. Each has a hidden taste, set as targets reachable from the
+preset: one of the eight single directions (wider, narrower, brighter, darker,
+vocal louder, vocal softer, wetter, drier; the other features stay as the preset
+has them) or one of four mixed ones. Each rates every mix as people do: whole
+stars 1-5, overall and per aspect, with noise, and says which way an aspect is off
+("too narrow") when what it hears is off by more than a just-noticeable difference,
+its hearing blurred by noise.
 
-Three learners face the same listeners on the same clip, in the same run: the
-memory service's learner (through a real database: record, rate, recommend),
-the previous learner (elite evolution strategy on the old eight-knob space, kept
-here as the baseline it was), and random search in the new space. The figure is
-the listener's distance to its target per round, relative to round 1.
+Four learners face the same listeners on the same clip, in the same run: the
+memory service's learner through a real database (record, rate, recommend), with
+the signed aspects (``new``) and from the stars alone (``new-stars``); the previous
+learner (elite evolution strategy on the old eight-knob space, overall stars, kept
+here as the baseline it was); and random search in the new space. The figure is
+the listener's distance to its taste per round, relative to round 1, for every
+listener, their mean and the worst of them.
 """
 
 from __future__ import annotations

@@ -1,12 +1,30 @@
 """Learning from ratings: the next mix to propose, from every rating a listener gave.
 
-The model is additive, one Gaussian process per rating: the overall rating over
-every knob of the genre's space (:mod:`memory.space`), and each aspect rating
-(stereo_width, eq_quality, ...) over only the knobs that aspect speaks of. An
-aspect depends on one to three knobs, so two or three ratings already show which
-way its knobs should move, where an overall rating over nine knobs would need
-dozens. The proposal maximises an upper confidence bound of the summed models
-inside a trust region around the best mix so far.
+Two kinds of rating, two ways to move.
+
+**Signed aspects** (optional on any rating): besides its stars an aspect may say which
+way it is off, ``{"stereo_width": -1}`` "too narrow", +1 "too wide", 0 "about right"
+(:data:`DIRECTIONS`: width, tone dark/bright, vocal quiet/loud, dry/wet; a UI offers
+two buttons beside each star row). Stars alone cannot say wider or narrower, so a
+learner from stars must guess the sign of its first step, and a wrong guess makes the
+mix worse for a round (the benchmark measures +30 to +100 %). With a direction the
+learner follows it from the mix just heard: each knob that declares it turns that aspect
+(:attr:`memory.space.Knob.pushes`) moves a step, a tenth of its window at first. The step
+grows x1.5 while the listener keeps asking the same way *and* the ratings improve (overall
+not lower, no more aspects off); it halves when the direction flips (overshot: the target
+lies between, a bisection) and after "about right" (arrived: later corrections start
+small). The stars say how far to go: an aspect rated 3 or less moves a whole step, 4
+half, 5 none. So a proposal is never farther than 0.3 of a knob's window from the mix
+the listener just heard and rated, and a knob no rating asks to move stays put.
+
+**Stars only**: the model is additive, one Gaussian process per rating: the overall
+rating over every knob of the genre's space (:mod:`memory.space`), and each aspect
+rating (stereo_width, eq_quality, ...) over only the knobs that aspect speaks of. The
+proposal maximises an upper confidence bound of the summed models inside a trust
+region around the best mix so far (the incumbent). The region starts small (0.12 of
+each window) and grows x1.5 after a rating better than all before, shrinks x0.7 after
+one that is not; when the last move from the incumbent was rated worse, the mirrored
+move (the same step the other way) is tried first.
 
 What a rating carries is all used:
 
@@ -18,11 +36,10 @@ What a rating carries is all used:
   alike to tell apart; the trust region widens (x1.5 each time, up to the whole
   window) and the exploration bonus grows, instead of shrinking.
 - *trust*: how well the models predict each rating when it is left out (leave-one-
-  out residuals, in stars). Consistent ratings raise it; it narrows the region
-  and lowers the exploration bonus.
+  out residuals, in stars). Consistent ratings raise it and lower the exploration bonus.
 
-Every proposal carries its explanation: per knob where it moved and which rating
-model pushed it, and the exploration state.
+Every proposal carries its explanation: per knob where it moved and why (which signed
+aspect asked, how many times running, or which rating model pushed it), and the search state.
 """
 
 from __future__ import annotations
@@ -42,7 +59,7 @@ HALF_LIFE_DAYS = 60.0
 OTHERS_WEIGHT = 0.1
 LENGTH_SCALE = 0.4  # in the unit cube: a knob's window is about two and a half bumps wide
 NOISE_VAR = 0.3  # stars^2: whole-star rounding (1/12) plus a listener's own spread
-RADIUS = (0.08, 0.25, 0.6)  # trust region half-width: least, first, most
+RADIUS = (0.04, 0.12, 0.6)  # trust region half-width: least, first, most
 CANDIDATES = 2048
 # signed aspects: -1 "too little", +1 "too much", 0 "about right" (vocals_clarity has no single direction)
 DIRECTIONS = {"stereo_width": ("too narrow", "too wide"), "eq_quality": ("too dark", "too bright"),
@@ -295,11 +312,11 @@ def propose(space: Space, rated: list[Rated], user: str, state: State, rng: np.r
     state.flat_streak = state.flat_streak + 1 if flat else 0
     resid = models["overall"][1].loo_residuals()[mine]
     state.trust = float(1.0 / (1.0 + np.mean(resid**2))) if len(mine) >= 3 else 0.0
-    if flat:
-        state.radius = min(state.radius * 1.5, RADIUS[2])
-    else:
-        state.radius = float(np.clip(RADIUS[1] * (1.0 - 0.5 * state.trust) * 1.5 ** min(state.flat_streak, 2),
-                                     RADIUS[0], RADIUS[2]))
+    own = [rated[i].overall for i in mine]
+    improved = len(own) > 1 and own[-1] > max(own[:-1])
+    # the region grows while ratings improve and after flat ones, and shrinks after a move that did not help
+    state.radius = float(np.clip(state.radius * (1.5 if flat or improved else 0.7 if len(own) > 1 else 1.0),
+                                 RADIUS[0], RADIUS[2]))
     kappa = (0.2 + 0.5 * (1.0 - state.trust)) * (1.0 + 0.5 * state.flat_streak)
 
     mu_rated, _ = _score(models, x[mine])
@@ -313,15 +330,22 @@ def propose(space: Space, rated: list[Rated], user: str, state: State, rng: np.r
             "predicted_gain": round(float(mu[0] - mu_rated[-1]), 3), "uncertainty": round(float(sd[0]), 3)},
             why, "signed aspects: a step per knob that grows while the direction holds and halves when it flips"))
     centre = x[best]
-    reach = state.radius * _discontent(space, rated[best])
-    cands = np.clip(centre + rng.uniform(-1.0, 1.0, (CANDIDATES, centre.size)) * reach, 0.0, 1.0)
+    mirror = np.clip(2 * centre - x[mine[-1]], 0.0, 1.0)
+    if own[-1] < rated[best].overall and np.abs(x[mine] - mirror).max(axis=1).min() > 0.02:
+        # the last move from the best mix made it worse: try the opposite move (stars carry no direction)
+        cands, how = mirror[None], "mirrored: the last move from the best mix was rated worse"
+    else:
+        reach = state.radius * _discontent(space, rated[best])
+        cands = np.clip(centre + rng.uniform(-1.0, 1.0, (CANDIDATES, centre.size)) * reach, 0.0, 1.0)
+        how = "upper confidence bound in the trust region"
     mu, sd = _score(models, cands)
     pick = int(np.argmax(mu + kappa * sd))
     new = cands[pick]
     state.proposals += 1
     settings = space.to_settings(new)
     return Proposal(settings, new, state, _explain(space, models, centre, new, rated[best], {
-        "ratings_used": len(rated), "own_ratings": len(mine), "trust_region_radius": round(state.radius, 3),
+        "ratings_used": len(rated), "own_ratings": len(mine), "step": how,
+        "trust_region_radius": round(state.radius, 3),
         "exploration_kappa": round(kappa, 3), "trust": round(state.trust, 3), "flat_ratings": flat,
         "flat_streak": state.flat_streak, "predicted_gain": round(float(mu[pick] - mu_rated.max()), 3),
         "uncertainty": round(float(sd[pick]), 3)}))
