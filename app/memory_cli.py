@@ -10,6 +10,13 @@ from typing import Any
 
 from core.hookspecs import RATINGS, hookimpl
 
+TOO = {  # `rate --too wide`: the signed aspect ratings the learner steps along (memory.learning.DIRECTIONS)
+    "narrow": ("stereo_width", -1), "wide": ("stereo_width", 1),
+    "dark": ("eq_quality", -1), "bright": ("eq_quality", 1),
+    "quiet-vocal": ("music_balance", -1), "loud-vocal": ("music_balance", 1),
+    "dry": ("reverb_quality", -1), "wet": ("reverb_quality", 1),
+}
+
 
 @hookimpl
 def mixbridge_commands(sub: Any, bench: Any) -> None:
@@ -19,6 +26,11 @@ def mixbridge_commands(sub: Any, bench: Any) -> None:
         p.add_argument(f"--{r.replace('_', '-')}", type=int, required=(r == "overall"), metavar="N")
     p.add_argument("--comment")
     p.add_argument("--user", help="who is rating (default: the render's user)")
+    p.add_argument("--too", action="append", default=[], metavar="WHAT", choices=sorted(TOO),
+                   help="which way the mix is off (repeatable): " + ", ".join(sorted(TOO)))
+    p.add_argument("--about-right", action="append", default=[], metavar="ASPECT",
+                   choices=("stereo_width", "eq_quality", "music_balance", "reverb_quality"),
+                   help="an aspect that needs no change (repeatable)")
     p.set_defaults(func=cmd_rate)
 
     p = sub.add_parser("memory", help="stats, export or import of what the memory learned")
@@ -41,7 +53,9 @@ def cmd_rate(args: argparse.Namespace) -> int:
     from memory.recorder import service
 
     ratings = {r: getattr(args, r) for r in RATINGS if r != "overall" and getattr(args, r) is not None}
-    stored = service().rate(args.render_id, overall=args.overall, user=args.user, comment=args.comment, **ratings)
+    directions = {a: 0 for a in args.about_right} | dict(TOO[w] for w in args.too)
+    stored = service().rate(args.render_id, overall=args.overall, user=args.user, comment=args.comment,
+                            directions=directions or None, **ratings)
     print(json.dumps(stored, indent=2))
     if stored.get("queued"):
         print("the memory database is unreachable: the rating is journaled and stored when it returns",

@@ -110,6 +110,11 @@ class FeedbackRequest(Strict):
     reverb_quality: Rating | None = None
     comment: Annotated[StrictStr, Field(max_length=2000)] | None = None
     is_liked: StrictBool | None = None
+    directions: dict[Literal["stereo_width", "eq_quality", "music_balance", "reverb_quality"],
+                     Literal[-1, 0, 1]] | None = Field(
+        None, description="which way an aspect is off: stereo_width -1 too narrow / +1 too wide; eq_quality "
+                          "-1 too dark / +1 too bright; music_balance -1 vocal too quiet / +1 too loud; "
+                          "reverb_quality -1 too dry / +1 too wet; 0 about right")
 
 
 class JobState(BaseModel):

@@ -241,11 +241,15 @@ class JournaledMemory:
                 "memory database unreachable: the render is journaled and recorded when it returns")
         return str(stored) if stored is not None else render_id
 
-    def rate(self, render_id: str, overall: int, **ratings: Any) -> dict[str, Any]:
+    def rate(self, render_id: str, overall: int, directions: dict[str, int] | None = None,
+             **ratings: Any) -> dict[str, Any]:
         """Store a rating (checked first); with the database down, ``{"queued": True, ...}``."""
+        from memory.learning import check_directions
         from memory.service import check_ratings
 
         check_ratings(overall, ratings)
+        if directions is not None:
+            ratings["directions"] = check_directions(directions)
         entry = {"kind": "rating", "id": str(uuid.uuid4()),
                  "args": {"render_id": render_id, "overall": overall, **ratings}}
         stored, queued = self._write_through(entry)

@@ -141,6 +141,7 @@ class MixingFeedback(Base):
     stereo_width: Mapped[int | None] = mapped_column(Integer)
     eq_quality: Mapped[int | None] = mapped_column(Integer)
     reverb_quality: Mapped[int | None] = mapped_column(Integer)
+    directions: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # signed aspects: memory.learning.DIRECTIONS
     pesq: Mapped[float | None] = mapped_column(Float)
     stoi: Mapped[float | None] = mapped_column(Float)
     mos: Mapped[float | None] = mapped_column(Float)

@@ -229,11 +229,15 @@ class MemoryService:
         return render_id
 
     def rate(self, render_id: str, overall: int, user: str | None = None, feedback_id: str | None = None,
-             **ratings: Any) -> dict[str, Any]:
-        """Store feedback on a render; ratings are whole numbers 1-5. Learns once enough arrived.
+             directions: dict[str, int] | None = None, **ratings: Any) -> dict[str, Any]:
+        """Store feedback on a render; ratings are whole numbers 1-5. Learns from every rating.
 
+        ``directions`` (optional) says which way an aspect is off: ``{"stereo_width": -1}``
+        is "too narrow", +1 "too wide", 0 "about right" (:data:`memory.learning.DIRECTIONS`).
         ``feedback_id`` (from memory.journal) makes a replay idempotent: a rating already stored is kept.
         """
+        if directions is not None:
+            directions = learning.check_directions(directions)
         extra = RATING_EXTRAS
         values = check_ratings(overall, ratings)
         with transaction(self.Session) as s:
@@ -248,11 +252,12 @@ class MemoryService:
                 self._ensure_user(s, user)
             given = {"id": feedback_id} if feedback_id else {}
             fb = MixingFeedback(**given, render_id=render_id, configuration_id=render.configuration_id,
-                                user_id=user or render.user_id, **values,
+                                user_id=user or render.user_id, directions=directions, **values,
                                 **{k: ratings[k] for k in extra if ratings.get(k) is not None})
             s.add(fb)
             s.flush()
-            stored = {"id": fb.id, "render_id": render_id, **values}
+            stored = {"id": fb.id, "render_id": render_id, **values,
+                      **({"directions": directions} if directions is not None else {})}
             owner, genre = fb.user_id, render.genre
         if self.settings.enable_memory_learning and owner and genre:
             stored["learned_config_id"] = self.learn(owner, genre)
@@ -261,7 +266,7 @@ class MemoryService:
     def _rated(self, genre: str, user: str | None = None) -> list[learning.Rated]:
         """Every rating of the genre's mixes, oldest first: the user's newest and other listeners' newest."""
         cols = (MixingConfiguration.settings, MixingFeedback.user_id, MixingFeedback.created_at,
-                *(getattr(MixingFeedback, r) for r in RATINGS))
+                MixingFeedback.directions, *(getattr(MixingFeedback, r) for r in RATINGS))
         base = (select(*cols).join(MixingFeedback, MixingFeedback.configuration_id == MixingConfiguration.id)
                 .where(MixingConfiguration.genre == genre).order_by(MixingFeedback.created_at.desc()))
         with self.Session() as s:
@@ -270,9 +275,9 @@ class MemoryService:
                 base.where((MixingFeedback.user_id != user) | MixingFeedback.user_id.is_(None))
                 .limit(OTHERS_RATINGS_USED))
             rows += list(s.execute(others))
-        out = [learning.Rated(dict(row[0] or {}), float(row[3]),
-                              {a: float(v) for a, v in zip(RATINGS[1:], row[4:], strict=True) if v is not None},
-                              row[1], row[2]) for row in rows]
+        out = [learning.Rated(dict(row[0] or {}), float(row[4]),
+                              {a: float(v) for a, v in zip(RATINGS[1:], row[5:], strict=True) if v is not None},
+                              row[1], row[2], row[3]) for row in rows]
         return sorted(out, key=lambda r: r.at.timestamp() if r.at else 0.0)
 
     def learning_state(self, user: str, genre: str) -> dict[str, Any] | None:

@@ -37,27 +37,31 @@ class Knob:
     reach: float  # +- this share of the Param's 0..1 scale around the preset's value
     aspects: tuple[str, ...]  # the rating aspects that judge what this knob changes
     hears: str  # what a listener hears when it goes up
+    # signed aspects (memory.learning.DIRECTIONS) this knob turns up (+1) or down (-1) when it goes up:
+    # a mix rated "too narrow" moves the knobs that push stereo_width up, up
+    pushes: tuple[tuple[str, int], ...] = ()
 
 
 KNOBS: dict[str, Knob] = {k.key: k for k in (
     Knob("vocals/gain/gain_db", 0.08, ("music_balance", "vocals_clarity"),
-         "up: the vocal louder against the music (+-6.7 dB around the preset's offset)"),
+         "up: the vocal louder against the music (+-6.7 dB around the preset's offset)",
+         (("music_balance", 1),)),
     Knob("vocals/compressor/threshold_db", 0.2, ("vocals_clarity",),
          "up: less vocal compression, more natural dynamics; down: a denser, more upfront vocal"),
     Knob("vocals/compressor/ratio", 0.2, ("vocals_clarity",),
          "up: harder levelling of the vocal"),
     Knob("vocals/eq/b4_gain_db", 0.125, ("eq_quality", "vocals_clarity"),
-         "up: more air and presence on the vocal (high shelf)"),
+         "up: more air and presence on the vocal (high shelf)", (("eq_quality", 1),)),
     Knob("master/eq/b1_gain_db", 0.125, ("eq_quality",),
-         "up: a warmer, fuller mix (low shelf at 200 Hz)"),
+         "up: a warmer, fuller mix (low shelf at 200 Hz)", (("eq_quality", -1),)),
     Knob("master/eq/b4_gain_db", 0.125, ("eq_quality",),
-         "up: a brighter mix (high shelf at 4 kHz)"),
+         "up: a brighter mix (high shelf at 4 kHz)", (("eq_quality", 1),)),
     Knob("master/stereo_width/width", 0.2, ("stereo_width",),
-         "up: a wider stereo image (side level; the bass stays mono)"),
+         "up: a wider stereo image (side level; the bass stays mono)", (("stereo_width", 1),)),
     Knob("vocals/reverb/wet", 0.25, ("reverb_quality", "vocals_clarity"),
-         "up: more reverb on the vocal (farther away, roomier)"),
+         "up: more reverb on the vocal (farther away, roomier)", (("reverb_quality", 1),)),
     Knob("vocals/delay/wet", 0.2, ("reverb_quality",),
-         "up: louder echoes on the vocal"),
+         "up: louder echoes on the vocal", (("reverb_quality", 1),)),
 )}
 
 _ALL = tuple(KNOBS)
@@ -114,6 +118,10 @@ class Space:
     def aspect_dims(self, aspect: str) -> list[int]:
         return [i for i, d in enumerate(self.dims) if aspect in d.knob.aspects]
 
+    def pushes(self, aspect: str) -> dict[int, int]:
+        """Dimension -> +1/-1: which knobs turn ``aspect`` up (or down) as they go up."""
+        return {i: sign for i, d in enumerate(self.dims) for a, sign in d.knob.pushes if a == aspect}
+
 
 def _preset_slots(preset: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """``chain/slot`` -> slot table, for the session chains a preset builds."""
@@ -165,4 +173,5 @@ def describe_space(genre: str, host: Any = None) -> list[dict[str, Any]]:
         host = PluginHost.from_toml()
     return [{"key": d.knob.key, "plugin": d.plugin, "min": round(d.native(0.0), 4), "max": round(d.native(1.0), 4),
              "preset": d.preset, "unit": d.param.unit, "scale": d.param.scale, "aspects": list(d.knob.aspects),
-             "hears": d.knob.hears, "doc": d.param.doc} for d in space_for(genre, host).dims]
+             "hears": d.knob.hears, "pushes": dict(d.knob.pushes), "doc": d.param.doc}
+            for d in space_for(genre, host).dims]
