@@ -406,9 +406,8 @@ def test_rate_stores_the_live_configuration_in_memory(rated: tuple[Client, str])
     assert stats["counts"]["mixing_feedback"] == 1
     assert stats["mean_overall_rating"] == 4.0  # surfaces send floats; memory keeps whole stars
     (config,) = [c for c in mem.list_configs(genre="pop") if c["config_type"] == "manual"]  # + the learned one
-    # Settings; the single running chain's name is not sent by the controller, hence "live"
-    assert config["config"]["live/compressor/ratio"] == 5.0
-    assert not any(k.startswith("live/eq/") for k in config["config"])  # a bypassed slot is not what was heard
+    assert config["config"]["vocal/compressor/ratio"] == 5.0  # Settings: the OSC address of what was heard
+    assert not any(k.startswith("vocal/eq/") for k in config["config"])  # a bypassed slot is not what was heard
 
 
 def test_rate_with_memory_down_is_an_error_to_the_sender(rated: tuple[Client, str],
