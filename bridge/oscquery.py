@@ -10,10 +10,8 @@ the websocket set values like UDP messages do.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import threading
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,7 +20,8 @@ from pythonosc.osc_packet import OscPacket
 
 from bridge.control import BYPASS_PARAM, PREFIX, Controller, Target
 from bridge.osc_wire import build_message
-from core.errors import BridgeError, ParameterError
+from bridge.ws_server import WebsocketServer
+from core.errors import ParameterError
 
 log = logging.getLogger(__name__)
 ATTRIBUTES = ("FULL_PATH", "CONTENTS", "TYPE", "ACCESS", "VALUE", "RANGE", "UNIT", "DESCRIPTION", "SCALE", "CHOICES")
@@ -66,7 +65,7 @@ def tree(ctl: Controller) -> dict[str, Any]:
     return root
 
 
-class OSCQueryServer:
+class OSCQueryServer(WebsocketServer):
     """HTTP + websocket OSCQuery server for a :class:`Controller`, on its own thread.
 
     Examples
@@ -74,16 +73,13 @@ class OSCQueryServer:
     >>> q = OSCQueryServer(ctl, port=0, osc_port=9000).start(); q.port   # doctest: +SKIP
     """
 
+    what = "OSCQuery"
+
     def __init__(self, controller: Controller, host: str = "127.0.0.1", port: int = 9001,
                  osc_port: int = 9000) -> None:
-        self.controller = controller
-        self.host, self.port, self.osc_port = host, port, osc_port
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
+        super().__init__(controller, host, port, "oscquery")
+        self.osc_port = osc_port
         self._listeners: dict[Any, set[str]] = {}  # websocket -> addresses it listens to
-        self._thread = threading.Thread(target=self._run, name="oscquery", daemon=True)
-        self._error: Exception | None = None
-        self._stop: asyncio.Future[None] | None = None
 
     def host_info(self) -> dict[str, Any]:
         return {
@@ -91,41 +87,6 @@ class OSCQueryServer:
             "EXTENSIONS": {a: True for a in ("ACCESS", "VALUE", "RANGE", "UNIT", "DESCRIPTION", "LISTEN")}
             | {"PATH_CHANGED": False},
         }
-
-    # -- lifecycle --------------------------------------------------------------------
-    def start(self) -> OSCQueryServer:
-        self._thread.start()
-        self._ready.wait()
-        if self._error is not None:
-            raise BridgeError(f"cannot serve OSCQuery on {self.host}:{self.port}: {self._error}")
-        self.controller.listeners.append(self._on_change)
-        return self
-
-    def stop(self) -> None:
-        if self._on_change in self.controller.listeners:
-            self.controller.listeners.remove(self._on_change)
-        if self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set_result, None)
-        self._thread.join()
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._loop.run_until_complete(self._main())
-
-    async def _main(self) -> None:
-        from websockets.asyncio.server import serve
-
-        self._stop = self._loop.create_future()
-        try:
-            server = await serve(self._ws, self.host, self.port, process_request=self._http)
-        except OSError as e:
-            self._error = e
-            self._ready.set()
-            return
-        self.port = server.sockets[0].getsockname()[1]
-        self._ready.set()
-        async with server:
-            await self._stop
 
     # -- HTTP -------------------------------------------------------------------------
     def _http(self, connection: Any, request: Any) -> Any:

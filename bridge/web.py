@@ -33,7 +33,6 @@ import asyncio
 import json
 import logging
 import math
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -46,6 +45,7 @@ from websockets.http11 import Response
 
 from bridge.control import Controller
 from bridge.oscquery import tree
+from bridge.ws_server import WebsocketServer
 from core.errors import BridgeError, ParameterError, RealtimeError
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ class _Client:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-class WebServer:
+class WebServer(WebsocketServer):
     """HTTP + websocket server of the control page for a :class:`Controller`.
 
     Parameters
@@ -97,64 +97,23 @@ class WebServer:
     >>> web.stop()                                             # doctest: +SKIP
     """
 
+    what = "the web surface"
+    serve_options = {"max_size": MAX_MESSAGE_BYTES, "max_queue": 4}
+
     def __init__(self, controller: Controller, host: str = "127.0.0.1", port: int = 8080,
                  stats: Stats | None = None) -> None:
-        self.controller = controller
-        self.host, self.port = host, port
+        super().__init__(controller, host, port, "web")
         self.stats = stats
         self._static = {path: (files("bridge").joinpath("web_static", name).read_bytes(), ctype)
                         for path, (name, ctype) in STATIC.items()}
         self._clients: dict[Any, _Client] = {}
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="web", daemon=True)
-        self._error: Exception | None = None
-        self._stop: asyncio.Future[None] | None = None
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}/"
 
-    # -- lifecycle --------------------------------------------------------------------
-    def start(self) -> WebServer:
-        """Listen and serve on a daemon thread; BridgeError if the port cannot be had."""
-        self._thread.start()
-        self._ready.wait()
-        if self._error is not None:
-            raise BridgeError(f"cannot serve the web surface on {self.host}:{self.port}: {self._error}")
-        self.controller.listeners.append(self._on_change)
-        return self
-
-    def stop(self) -> None:
-        """Close every page's connection and the port, and end the thread."""
-        if self._on_change in self.controller.listeners:
-            self.controller.listeners.remove(self._on_change)
-        if self._stop is not None and not self._stop.done():
-            self._loop.call_soon_threadsafe(self._stop.set_result, None)
-        self._thread.join()
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._loop.run_until_complete(self._main())
-        self._loop.close()
-
-    async def _main(self) -> None:
-        from websockets.asyncio.server import serve
-
-        self._stop = self._loop.create_future()
-        try:
-            server = await serve(self._ws, self.host, self.port, process_request=self._http,
-                                 max_size=MAX_MESSAGE_BYTES, max_queue=4)
-        except OSError as e:
-            self._error = e
-            self._ready.set()
-            return
-        self.port = server.sockets[0].getsockname()[1]
-        self._ready.set()
-        meters = asyncio.create_task(self._meter_loop())
-        async with server:
-            await self._stop
-        meters.cancel()
+    async def _background(self) -> None:
+        await self._meter_loop()
 
     # -- HTTP -------------------------------------------------------------------------
     def _http(self, connection: Any, request: Any) -> Response | None:
