@@ -410,13 +410,20 @@ def test_rate_stores_the_live_configuration_in_memory(rated: tuple[Client, str])
     assert not any(k.startswith("vocal/eq/") for k in config["config"])  # a bypassed slot is not what was heard
 
 
-def test_rate_with_memory_down_is_an_error_to_the_sender(rated: tuple[Client, str],
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rate_with_memory_down_is_journaled_not_lost(rated: tuple[Client, str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from core.settings import data_dir
+    from memory.db import database_url
+    from memory.journal import journal_path
+
     c, _ = rated
-    monkeypatch.setenv("MIXBRIDGE_DATABASE_URL", "postgresql://nobody@127.0.0.1:9/none")
-    address, args = c.ask("/mixbridge/rate", 3)
-    assert address == "/mixbridge/error" and args[0] == "/mixbridge/rate"
-    assert "memory service failed" in args[1]
+    url = "postgresql://nobody@127.0.0.1:9/none"
+    monkeypatch.setenv("MIXBRIDGE_DATABASE_URL", url)
+    assert c.ask("/mixbridge/rate", 3) == ("/mixbridge/ok", ["/mixbridge/rate"])
+    entries = [json.loads(line) for line in journal_path(data_dir(), database_url()).read_text().splitlines()]
+    assert [e["kind"] for e in entries] == ["render", "rating"] and entries[1]["args"]["overall"] == 3
     assert c.ask("/mixbridge/ping") == ("/mixbridge/pong", [])  # the server lives on
 
 
