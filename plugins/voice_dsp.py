@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
+from core.errors import ParameterError
 from plugins.biquad import coefficients
 
 HIGHPASS_HZ = 80.0
@@ -128,20 +129,30 @@ def reduce_noise(
     return y.reshape(np.shape(audio))
 
 
-def enhance_dsp(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, dict[str, Any]]:
-    """The full DSP voice chain: noise reduction, EQ, compression, level kept.
+DSP_STEPS = ("noise_reduction", "eq", "compression")
+
+
+def enhance_dsp(
+    audio: np.ndarray, sample_rate: int, steps: tuple[str, ...] = DSP_STEPS
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The DSP voice chain: noise reduction, EQ, compression (or the ``steps`` named), level kept.
+
+    The voice stage's quality gate runs the steps one at a time and keeps each only
+    where it does not make the file sound worse.
 
     Parameters
     ----------
     audio : float array, shape (frames,) or (channels, frames)
     sample_rate : int
         Hz.
+    steps : tuple of str
+        A subset of :data:`DSP_STEPS`, run in that order.
 
     Returns
     -------
     audio : float32 array, same shape
     report : dict
-        The settings each stage used.
+        The settings each step used.
 
     Examples
     --------
@@ -149,19 +160,24 @@ def enhance_dsp(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, dict[s
     >>> y.shape
     (1, 48000)
     """
+    unknown = set(steps) - set(DSP_STEPS)
+    if unknown:
+        raise ParameterError(f"DSP steps {sorted(unknown)} unknown; use {', '.join(DSP_STEPS)}")
     x = np.asarray(audio, dtype=np.float64)
-    y = reduce_noise(x, sample_rate)
-    y = equalize(y, sample_rate)
-    y = compress(y, sample_rate)
+    y = x
+    report: dict[str, Any] = {}
+    if "noise_reduction" in steps:
+        y = reduce_noise(y, sample_rate)
+        report["noise_reduction_db"] = 12.0
+    if "eq" in steps:
+        y = equalize(y, sample_rate)
+        report.update(highpass_hz=HIGHPASS_HZ, demud={"freq_hz": DEMUD_HZ, "gain_db": DEMUD_DB},
+                      presence={"freq_hz": PRESENCE_HZ, "gain_db": PRESENCE_DB})
+    if "compression" in steps:
+        y = compress(y, sample_rate)
+        report["compressor"] = {"threshold_db": -20.0, "ratio": 2.0}
     rms_in = math.sqrt(float(np.mean(x**2)))
     rms_out = math.sqrt(float(np.mean(y**2)))
     if rms_out > 0:
-        y *= rms_in / rms_out  # the stage changes tone, not level
-    report = {
-        "noise_reduction_db": 12.0,
-        "highpass_hz": HIGHPASS_HZ,
-        "demud": {"freq_hz": DEMUD_HZ, "gain_db": DEMUD_DB},
-        "presence": {"freq_hz": PRESENCE_HZ, "gain_db": PRESENCE_DB},
-        "compressor": {"threshold_db": -20.0, "ratio": 2.0},
-    }
+        y = y * (rms_in / rms_out)  # the chain changes tone, not level
     return y.astype(np.float32), report
