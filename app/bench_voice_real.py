@@ -37,10 +37,6 @@ SONG_TARGET = {"x_realtime": 10.0, "peak_rss_mb": 1024.0}
 
 @hookimpl
 def mixbridge_commands(sub: Any, bench: Any) -> None:
-    register(sub, bench)
-
-
-def register(sub: Any, bench: Any) -> None:
     p = bench.add_parser("voice-real", help="vocoders on real speech (quality) and ONNX vs torch (speed, memory)")
     p.add_argument("--seconds", type=float, default=180.0, help="speech timed per vocoder (default 180)")
     p.add_argument("--files", type=Path, nargs="*", default=[], help="more real speech files to judge")

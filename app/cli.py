@@ -34,6 +34,7 @@ COMMAND_MODULES = (
     "app.bench_learning",
     "app.bench_soak",
     "app.bench_genre",
+    "app.bench_voice_real",
 )
 
 

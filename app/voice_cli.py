@@ -45,6 +45,10 @@ def mixbridge_commands(sub: Any, bench: Any) -> None:
     p.add_argument("--vocos-dir", type=Path, help="Vocos weights (config.yaml + pytorch_model.bin)")
     p.add_argument("--pitch", dest="pitch_method", default="yin", choices=("yin", "crepe", "pyin"))
     p.add_argument("--metrics", action="store_true", help="add DNSMOS/PESQ/STOI before and after")
+    p.add_argument("--force-stages", action="store_true",
+                   help="keep every stage even where it lowers the measured quality (DNSMOS OVRL, ESTOI, PESQ)")
+    p.add_argument("--vocoder-runtime", default="auto", choices=("auto", "onnx", "torch"),
+                   help="run the neural vocoder with onnxruntime (exported once) or torch (default: auto)")
     p.add_argument("--user", help="whose render this is, to rate (default MIXBRIDGE_USER)")
     add_arguments(p)
     p.set_defaults(func=_enhance_voice)
@@ -101,6 +105,8 @@ def _enhance_voice(args: argparse.Namespace) -> int:
             vocoder_backend=args.backend,
             vocos_dir=args.vocos_dir,
             pitch_method=args.pitch_method,
+        force_stages=args.force_stages,
+        vocoder_runtime=args.vocoder_runtime,
             on_stage=lambda name, done: bar.update(0.7 * done, f"enhance voice: {name}"),
         )
         if args.metrics:
