@@ -40,7 +40,7 @@ def rating_store(host: Any, ctl: Any, genre: str | None) -> Any:
     from core.hookspecs import RATINGS
 
     def store(r: dict[str, Any]) -> None:
-        ratings = {k: r[k] for k in RATINGS if k in r}
+        ratings = {k: r[k] for k in (*RATINGS, "directions") if k in r}
         try:
             stored = host.pm.hook.mixbridge_live_rated(config=r["config"], ratings=ratings, genre=genre)
         except Exception as e:  # noqa: BLE001 - any storage failure becomes a reply, never a dead server

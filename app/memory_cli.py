@@ -8,14 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from core.hookspecs import RATINGS, hookimpl
-
-TOO = {  # `rate --too wide`: the signed aspect ratings the learner steps along (memory.learning.DIRECTIONS)
-    "narrow": ("stereo_width", -1), "wide": ("stereo_width", 1),
-    "dark": ("eq_quality", -1), "bright": ("eq_quality", 1),
-    "quiet-vocal": ("music_balance", -1), "loud-vocal": ("music_balance", 1),
-    "dry": ("reverb_quality", -1), "wet": ("reverb_quality", 1),
-}
+from core.hookspecs import RATINGS, TOO, hookimpl
 
 
 @hookimpl

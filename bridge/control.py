@@ -25,7 +25,7 @@ import numpy as np
 
 from core.chain import BYPASS, MIX, Chain, Change
 from core.errors import BridgeError, ParameterError
-from core.hookspecs import RATINGS
+from core.hookspecs import RATINGS, TOO
 from core.keys import Key, Settings, check
 from core.params import Param
 
@@ -299,8 +299,12 @@ class Controller:
         return self.apply(changes, source)
 
     # -- ratings --------------------------------------------------------------------
-    def rate(self, values: Sequence[Any]) -> dict[str, Any]:
-        """Validate 1..6 ratings (1-5 each, in RATINGS order) and pass them to ``on_rate``."""
+    def rate(self, values: Sequence[Any], too: Sequence[str] = ()) -> dict[str, Any]:
+        """Validate 1..6 ratings (1-5 each, in RATINGS order) and pass them to ``on_rate``.
+
+        ``too`` are words saying which way the mix is off (``wide``, ``dark``, ...:
+        core.hookspecs.TOO); they go along as ``directions``.
+        """
         if not 1 <= len(values) <= len(RATINGS):
             raise ParameterError(
                 f"rate: expected 1 to {len(RATINGS)} ratings ({', '.join(RATINGS)}), got {len(values)}"
@@ -310,6 +314,11 @@ class Controller:
             if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or not 1 <= v <= 5:
                 raise ParameterError(f"rate: {key} must be a number from 1 to 5, got {v!r}")
             ratings[key] = float(v)
+        unknown = [w for w in too if w not in TOO]
+        if unknown:
+            raise ParameterError(f"rate: {unknown[0][:40]!r} is not a direction (use {', '.join(TOO)})")
+        if too:
+            ratings["directions"] = dict(TOO[w] for w in too)
         ratings["config"] = self.heard()
         ratings["time"] = time.time()
         self.on_rate(ratings)

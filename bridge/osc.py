@@ -246,11 +246,12 @@ class OSCServer:
                 self._expect(m, "")
                 self.reply(addr, f"{PREFIX}/preset/list", *ctl.list_presets())
             elif address == f"{PREFIX}/rate":
-                bad = next((t for t in m.tags if t not in NUMBER_TAGS), None)
+                stars = len(m.tags.rstrip("s"))  # the stars, then words saying which way the mix is off
+                bad = next((t for t in m.tags[:stars] if t not in NUMBER_TAGS), None)
                 if bad is not None:
                     raise ParameterError(f"rate: ratings are numbers 1-5, got OSC type {bad!r} "
                                          f"({TAG_NAMES.get(bad, 'not a number')})")
-                ctl.rate(args)
+                ctl.rate(args[:stars], args[stars:])
                 self.reply(addr, f"{PREFIX}/ok", address)
             elif address == f"{PREFIX}/midi/learn":
                 self._expect(m, "s")

@@ -83,6 +83,15 @@ def mixbridge_service(name: str) -> Any:
 RATINGS = ("overall", "vocals_clarity", "music_balance", "stereo_width", "eq_quality", "reverb_quality")
 """The rating fields (each 1-5) of ``mixbridge rate``, ``/mixbridge/rate`` and the HTTP feedback."""
 
+TOO = {
+    "narrow": ("stereo_width", -1), "wide": ("stereo_width", 1),
+    "dark": ("eq_quality", -1), "bright": ("eq_quality", 1),
+    "quiet-vocal": ("music_balance", -1), "loud-vocal": ("music_balance", 1),
+    "dry": ("reverb_quality", -1), "wet": ("reverb_quality", 1),
+}
+"""Which way a mix is off, as a person says it (``rate --too wide``, ``/mixbridge/rate 3 wide``):
+the signed aspect rating ``{aspect: -1 or +1}`` the learner steps along (memory.learning.DIRECTIONS)."""
+
 
 @hookspec(firstresult=True)
 def mixbridge_live_rated(
@@ -91,7 +100,8 @@ def mixbridge_live_rated(
     """Store ratings (1-5) of a configuration heard live; return what was stored.
 
     ``config`` is :data:`core.keys.Settings` (``chain/slot/param`` -> value) of every
-    slot not bypassed: what the listener heard.
+    slot not bypassed: what the listener heard. ``ratings`` may hold ``directions``
+    ({aspect: -1 or +1}, from :data:`TOO`'s words).
     """
 
 

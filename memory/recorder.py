@@ -65,5 +65,6 @@ def mixbridge_live_rated(
         return None
     svc = service()
     render_id = svc.record_render({"source": "live"}, check(config, "live rating"), user=local_user(), genre=genre)
-    whole = {k: int(round(v)) for k, v in ratings.items()}
-    return dict(svc.rate(render_id, whole.pop("overall"), user=local_user(), **whole))
+    stars = {k: int(round(v)) for k, v in ratings.items() if k != "directions"}
+    return dict(svc.rate(render_id, stars.pop("overall"), user=local_user(), directions=ratings.get("directions"),
+                         **stars))

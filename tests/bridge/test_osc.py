@@ -410,6 +410,23 @@ def test_rate_stores_the_live_configuration_in_memory(rated: tuple[Client, str])
     assert not any(k.startswith("vocal/eq/") for k in config["config"])  # a bypassed slot is not what was heard
 
 
+def test_rate_with_words_says_which_way_the_mix_is_off(rated: tuple[Client, str]) -> None:
+    from sqlalchemy import select
+
+    from memory.models import MixingFeedback
+    from memory.service import MemoryService
+
+    c, url = rated
+    assert c.ask("/mixbridge/rate", 3, "narrow", "dark") == ("/mixbridge/ok", ["/mixbridge/rate"])
+    address, args = c.ask("/mixbridge/rate", 3, "sideways")
+    assert address == "/mixbridge/error" and "'sideways' is not a direction" in args[1]
+    address, _ = c.ask("/mixbridge/rate", "wide", 3)  # words come after the stars
+    assert address == "/mixbridge/error"
+    with MemoryService(url).Session() as s:
+        (fb,) = s.scalars(select(MixingFeedback)).all()
+    assert fb.overall == 3 and fb.directions == {"stereo_width": -1, "eq_quality": -1}
+
+
 def test_rate_with_memory_down_is_journaled_not_lost(rated: tuple[Client, str],
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     import json
