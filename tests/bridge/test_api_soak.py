@@ -191,8 +191,8 @@ def test_every_mix_has_its_own_name_and_a_stored_configuration_is_honoured(  # t
     assert all(r.status_code == 200 for r in plain), plain[0].text
     names = {r.json()["enhanced_audio_path"] for r in plain}
     assert len(names) == 2 and all((media / n).is_file() for n in names)  # the second did not replace the first
-    mono = memory.create_config({"stereo_width": {"width": 0.0}}, user="alice", genre="pop")
-    bobs = memory.create_config({"stereo_width": {"width": 3.0}}, user="bob", genre="pop")
+    mono = memory.create_config({"master/stereo_width/width": 0.0}, user="alice", genre="pop")
+    bobs = memory.create_config({"master/stereo_width/width": 3.0}, user="bob", genre="pop")
     missing = c.post(f"{V}/mixing", json={**body, "mixing_config_id": "no-such-id"}, headers=auth("alice"))
     assert missing.status_code == 404
     assert c.post(f"{V}/mixing", json={**body, "mixing_config_id": bobs}, headers=auth("alice")).status_code == 403
