@@ -38,9 +38,15 @@ def mixbridge_commands(sub: Any, bench: Any) -> None:
     p.add_argument("--genre", action="store_true", help="also classify the (last) file's genre")
     p.set_defaults(func=cmd_analyze)
 
-    p = bench.add_parser("mix", help="mix a synthetic 3-minute song (mono vocal, stereo music, every stage)")
-    p.add_argument("--seconds", type=float, default=180.0)
+    p = bench.add_parser("mix", help="mix a synthetic 3-minute song (mono vocal, stereo music, every stage); "
+                         "--real: real songs x real voices, ESTOI and loudness per pair")
+    p.add_argument("--seconds", type=float, help="song length (default 180) or, with --real, excerpt length (15)")
     p.add_argument("--sample-rate", type=int, default=48000)
+    p.add_argument("--real", action="store_true",
+                   help="mix real corpus songs x voices (scripts/corpus.sh): intelligent vs plain sum")
+    p.add_argument("--classify", action="store_true",
+                   help="with --real: the classifier picks the preset (default: the song's genre in the manifest)")
+    p.add_argument("--pairs", type=int, help="with --real: only the first N pairs")
     p.set_defaults(func=cmd_bench_mix)
 
 
@@ -158,6 +164,11 @@ def cmd_bench_mix(args: argparse.Namespace) -> int:
     from core import audio_io
     from core.host import PluginHost
 
+    if args.real:
+        from app.mix_real import cmd_bench_real
+
+        return cmd_bench_real(args)
+    args.seconds = args.seconds or 180.0
     sr = args.sample_rate
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)

@@ -8,7 +8,13 @@ Intelligent mode: the genre preset (given, or classified from the music) sets
 the chains; the analysis retunes them: the music's unmasking bands move to the
 bands where the music covers the vocal most, their depth and the ducking depth
 grow with the measured masking, the delay syncs to the music's tempo, and the
-track gains set the preset's vocal-over-music loudness offset. ``intelligent =
+track gains set the preset's vocal-over-music loudness offset. The planner then
+checks its own plan: it mixes the analysis window's loudest 15 s of voice as
+the render would and scores the voice's intelligibility (ESTOI against the dry
+voice). An unmasking or ducking stage that lowers it is switched off on that
+file; while the mix does not beat the plain sum by :data:`ESTOI_MARGIN`, the
+single change that helps most is made (vocal offset +1 LU, reverb and delay
+wetness halved, ducking or unmasking 2 dB deeper), round by round. ``intelligent =
 False`` gives the plain comparison: both stems at equal loudness, summed,
 brought to the same loudness target, nothing else.
 """
@@ -37,6 +43,14 @@ MAX_UNMASK_DB = 9.0
 MAX_DUCK_DB = 8.0
 GAIN_RANGE_DB = (-48.0, 24.0)  # level matching is clamped here (with a warning), never a failure
 MASK_WINDOW_S = 60.0  # analysis, gain staging and masking use the middle minute (before and after alike)
+CHECK_WINDOW_S = 15.0  # the plan checks itself on the analysis window's 15 s where the voice is loudest
+MIN_CHECK_S = 3.0  # shorter than this, ESTOI is too noisy to steer by: no check
+ESTOI_MARGIN = 0.02  # the mix must beat the plain sum's ESTOI by this on the check window
+MAX_EXTRA_OFFSET_LU = 4.0  # the check may raise the vocal offset by this much over the preset's
+MIN_WET = 0.03  # a reverb or delay halved below this is switched off (wet 0)
+CHECK_ROUNDS = 8
+ESTOI_NOISE = 0.005  # a stage is switched off only when that raises ESTOI by more than this
+ESTOI_STEP = 0.002  # a change is made only when it raises ESTOI by more than this
 
 
 @dataclass
@@ -170,7 +184,8 @@ def plan_mix(
             raise MixbridgeError(f"{reference}: the reference is silent")
 
     if not intelligent:
-        session.tracks = [Track(n, p, gain_db=round(STEM_LUFS - lufs[n], 3)) for n, p in tracks.items()]
+        session.tracks = [Track(n, p, gain_db=_matched_gain(n, STEM_LUFS - lufs[n], warnings))
+                          for n, p in tracks.items()]
         target = ref_info["loudness_lufs"] if ref_info else -14.0
         session.master = Master(loudness=Loudness(True, float(np.clip(target, -70.0, 0.0)), -1.0))
         return MixPlan(session, genre or "none", "none", None, ["level_match", "loudness"], report, lufs,
@@ -217,6 +232,10 @@ def plan_mix(
     target = ref_info["loudness_lufs"] if ref_info else float(preset["mix"].get("target_lufs", -14.0))
     session.tracks = [Track("vocals", tracks["vocals"], processors=vocal),
                       Track("music", tracks["music"], processors=music_chain)]
+    session.master = Master(processors=master, loudness=Loudness(True, float(np.clip(target, -70.0, 0.0)), -1.0))
+    plain_target = ref_info["loudness_lufs"] if ref_info else -14.0
+    offset, report["intelligibility"] = _check_plan(session, host, voc, mus, offset, plain_target, applied,
+                                                    warnings)
     # gain staging needs the loudness *after* the chains (compression, EQ and reverb change
     # it): run the chains over the analysis window, and measure the masking there as well
     stems = processed_stems(session, host, {"vocals": voc, "music": mus})
@@ -226,12 +245,186 @@ def plan_mix(
     gv, gm = (10 ** (t.gain_db / 20) for t in session.tracks)
     report["after"] = {"masking": analysis.masking(gv * stems["vocals"], gm * stems["music"], sample_rate)}
     report["post_chain_lufs"] = post
-    session.master = Master(processors=master, loudness=Loudness(True, float(np.clip(target, -70.0, 0.0)), -1.0))
     applied.append(f"vocal_level:+{offset:g}LU")
     applied.append("loudness")
     if ref_info:
         applied.append("reference_match")
     return MixPlan(session, genre, source, confidence, applied, report, lufs, ref_info, warnings)
+
+
+class _Check:
+    """The plan's own intelligibility check: ESTOI of the voice in a short window's mix.
+
+    The window's stems go through the session's chains, are gain-staged as
+    :func:`plan_mix` stages them (after the chains, the vocal ``offset`` LU over the
+    music), panned and summed, and pass the master chain and loudness stage: what
+    the render makes of them. The score is ESTOI (pystoi, ``extended=True``) of that
+    mix against the dry voice; it ignores level, so loudness normalisation and the
+    sample alignment (the render compensates latency) leave it fair.
+    """
+
+    def __init__(self, host: PluginHost, voc: np.ndarray, mus: np.ndarray, sr: int) -> None:
+        self.host, self.voc, self.mus, self.sr = host, voc, mus, sr
+        self.estoi = host.service("metrics").stoi_score
+        self._stems: dict[str, tuple[dict[str, np.ndarray], dict[str, float]]] = {}
+
+    def stems(self, session: Session) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+        """The window through the session's chains and its loudness per track (cached per chain set)."""
+        key = repr([(t.name, t.processors) for t in session.tracks])
+        if key not in self._stems:
+            out = processed_stems(session, self.host, {"vocals": self.voc, "music": self.mus})
+            self._stems[key] = (out, {k: _lufs(v, self.sr) for k, v in out.items()})
+        return self._stems[key]
+
+    def score(self, session: Session, offset: float | None) -> float:
+        """ESTOI of the session's mix of the window; ``offset`` None: the plain sum (raw stems, equal loudness)."""
+        from core import loudness
+        from core.render import build_chains, pan_gains
+
+        if offset is None:
+            stems = {"vocals": self.voc, "music": self.mus}
+            levels = {k: _lufs(v, self.sr) for k, v in stems.items()}
+            master = None
+        else:
+            stems, levels = self.stems(session)
+            master = build_chains(session, self.host)[1]
+        want = {"vocals": STEM_LUFS + (offset or 0.0), "music": STEM_LUFS}
+        n = min(v.shape[1] for v in stems.values())
+        lat = master.latency if master is not None else 0
+        bus = np.zeros((2, n + lat), dtype=np.float32)
+        for name, y in stems.items():
+            gain = float(np.clip(want[name] - levels[name], *GAIN_RANGE_DB))
+            gl, gr = pan_gains(0.0, y.shape[0], gain)
+            bus[0, :n] += gl * y[0, :n]
+            bus[1, :n] += gr * y[-1, :n]
+        if master is not None:
+            master.process_offline(bus, self.sr, session.block_size)
+        loud = session.master.loudness
+        mix, _ = loudness.master(bus[:, lat:], self.sr, self.host, loud.target_lufs, loud.ceiling_dbtp)
+        return float(self.estoi(self.voc, mix, self.sr, extended=True))
+
+
+def _check_window(voc: np.ndarray, sr: int) -> slice:
+    """The :data:`CHECK_WINDOW_S` of ``voc`` with the most energy (where the voice is), on a 0.1 s grid."""
+    n, w = voc.shape[1], int(CHECK_WINDOW_S * sr)
+    if n <= w:
+        return slice(0, n)
+    energy = np.concatenate([[0.0], np.cumsum(np.square(voc, dtype=np.float64).sum(axis=0))])
+    starts = np.arange(0, n - w + 1, sr // 10)
+    best = int(starts[np.argmax(energy[starts + w] - energy[starts])])
+    return slice(best, best + w)
+
+
+def _setting(session: Session, track: int, plugins: tuple[str, ...], change: Callable[[dict[str, Any]], str | None]
+             ) -> tuple[Session, str] | None:
+    """A copy of ``session`` with ``change`` applied to the track's first slot of each of ``plugins``.
+
+    ``change`` edits a slot's params in place and says what it did, or returns None
+    (nothing to do); None when it did nothing anywhere.
+    """
+    trial = copy.deepcopy(session)
+    done = []
+    for plugin in plugins:
+        spec = next((s for s in trial.tracks[track].processors if s["plugin"] == plugin), None)
+        if spec is not None and (what := change(spec.setdefault("params", {}))):
+            done.append(f"{plugin} {what}")
+    return (trial, f"{trial.tracks[track].name}:" + ", ".join(done)) if done else None
+
+
+def _unmasking_off(p: dict[str, Any]) -> str | None:
+    bands = [k for k in ("b1_on", "b2_on") if p.get(k, "on") != "off"]
+    p.update({k: "off" for k in bands})
+    return "off" if bands else None
+
+
+def _ducking_off(p: dict[str, Any]) -> str | None:
+    if float(p.get("depth_db", 4.0)) <= 0.0:
+        return None
+    p["depth_db"] = 0.0
+    return "off"
+
+
+def _halve_wet(p: dict[str, Any]) -> str | None:
+    wet = float(p.get("wet", 0.25))
+    if wet <= 0.0:
+        return None
+    p["wet"] = round(wet / 2, 3) if wet / 2 >= MIN_WET else 0.0
+    return f"wet {wet:g}->{p['wet']:g}"
+
+
+def _deeper_ducking(p: dict[str, Any]) -> str | None:
+    depth = float(p.get("depth_db", 4.0))
+    if depth >= MAX_DUCK_DB:
+        return None
+    p["depth_db"] = min(depth + 2.0, MAX_DUCK_DB)
+    return f"depth {depth:g}->{p['depth_db']:g} dB"
+
+
+def _deeper_unmasking(p: dict[str, Any]) -> str | None:
+    bands = [n for n in (1, 2) if p.get(f"b{n}_on", "on") != "off"
+             and abs(float(p.get(f"b{n}_range_db", 3.0))) < MAX_UNMASK_DB]
+    for n in bands:
+        p[f"b{n}_range_db"] = -min(abs(float(p.get(f"b{n}_range_db", 3.0))) + 2.0, MAX_UNMASK_DB)
+    return "2 dB deeper" if bands else None
+
+
+def _check_plan(session: Session, host: PluginHost, voc: np.ndarray, mus: np.ndarray, offset: float,
+                plain_target: float, applied: list[str], warnings: list[str]) -> tuple[float, dict[str, Any]]:
+    """Check the plan's intelligibility on a window and adapt ``session`` (in place); returns the vocal offset.
+
+    1. An unmasking or ducking stage (whose whole purpose is intelligibility) that
+       lowers the voice's ESTOI on this file is switched off for it.
+    2. While the mix does not beat the plain level-matched sum by
+       :data:`ESTOI_MARGIN`, the one change that raises ESTOI most is made: the
+       vocal offset +1 LU (up to :data:`MAX_EXTRA_OFFSET_LU` over the preset's),
+       the vocal's reverb and delay wetness halved, ducking or unmasking 2 dB deeper.
+       The genre's character is given up only as far as intelligibility needs.
+    """
+    sr = session.sample_rate
+    win = _check_window(voc, sr)
+    out: dict[str, Any] = {"window_s": [win.start / sr, win.stop / sr], "changes": []}
+    if win.stop - win.start < MIN_CHECK_S * sr:
+        warnings.append(f"intelligibility check skipped: under {MIN_CHECK_S:g} s of audio")
+        return offset, out
+    check = _Check(host, voc[:, win], mus[:, win], sr)
+    plain = copy.deepcopy(session)
+    plain.master.loudness.target_lufs = plain_target
+    try:
+        out["plain_estoi"] = check.score(plain, None)
+        score = out["preset_estoi"] = check.score(session, offset)
+    except MixbridgeError as e:  # e.g. the music is silent where the voice is loudest
+        warnings.append(f"intelligibility check skipped: {e}")
+        return offset, out
+
+    def accept(trial: Session, trial_offset: float, what: str, new: float) -> None:
+        nonlocal score, offset
+        out["changes"].append(f"{what} (ESTOI {score:.3f} -> {new:.3f})")
+        applied.append(f"intelligibility:{what}")
+        session.tracks, offset, score = trial.tracks, trial_offset, new
+
+    for plugin, off in (("dynamic_eq", _unmasking_off), ("ducker", _ducking_off)):
+        trial = _setting(session, 1, (plugin,), off)
+        if trial is not None and (new := check.score(trial[0], offset)) > score + ESTOI_NOISE:
+            accept(trial[0], offset, trial[1], new)
+    base_offset = offset
+    for _ in range(CHECK_ROUNDS):
+        if score >= out["plain_estoi"] + ESTOI_MARGIN:
+            break
+        moves = [t for t in (_setting(session, 0, ("reverb", "delay"), _halve_wet),
+                             _setting(session, 1, ("ducker",), _deeper_ducking),
+                             _setting(session, 1, ("dynamic_eq",), _deeper_unmasking)) if t is not None]
+        trials = [(check.score(s, offset), s, offset, what) for s, what in moves]
+        if offset + 1.0 <= base_offset + MAX_EXTRA_OFFSET_LU:
+            trials.append((check.score(session, offset + 1.0), session, offset + 1.0, "vocal offset +1 LU"))
+        best = max(trials, key=lambda t: t[0], default=None)
+        if best is None or best[0] <= score + ESTOI_STEP:
+            break
+        accept(best[1], best[2], best[3], best[0])
+    out["final_estoi"] = score
+    if score < out["plain_estoi"] + ESTOI_MARGIN:
+        warnings.append(f"intelligibility: the mix's ESTOI {score:.3f} does not beat the plain sum's "
+                        f"{out['plain_estoi']:.3f} by {ESTOI_MARGIN:g} on the check window")
+    return offset, out
 
 
 def _matched_gain(name: str, gain_db: float, warnings: list[str]) -> float:
@@ -327,7 +520,7 @@ def _plain_sum(plan: MixPlan) -> np.ndarray:
         if plain is None:
             plain = np.zeros((2, stem.shape[1]), dtype=np.float32)
         plain = plain[:, : min(plain.shape[1], stem.shape[1])]
-        gain = np.float32(10 ** ((STEM_LUFS - plan.stem_lufs[track.name]) / 20))
+        gain = np.float32(10 ** (np.clip(STEM_LUFS - plan.stem_lufs[track.name], *GAIN_RANGE_DB) / 20))
         for start in range(0, plain.shape[1], 1 << 16):  # in chunks: no temporary copy of the stem
             part = slice(start, min(start + (1 << 16), plain.shape[1]))
             plain[:, part] += gain * stem[:, part]

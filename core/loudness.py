@@ -28,6 +28,7 @@ TAPS_PER_PHASE = 24
 # Channel weights of BS.1770-4 (L, R, C, Ls, Rs).
 CHANNEL_WEIGHTS = (1.0, 1.0, 1.0, 1.41, 1.41)
 SILENCE_DB = -200.0
+MASTER_PASSES = 4  # limiter passes at most in master(): the gain is corrected after each
 
 
 def true_peak_fir(taps_per_phase: int = TAPS_PER_PHASE) -> np.ndarray:
@@ -372,7 +373,8 @@ def master(
     processor runs block by block (its latency compensated and its lookahead
     flushed, so the output lines up with the input sample for sample). If the
     limiter pulled the loudness down by more than 0.05 LU, the gain is raised by
-    the shortfall and the limiter runs once more.
+    the shortfall (divided by the gain-to-loudness slope measured so far) and the
+    limiter runs again, :data:`MASTER_PASSES` times at most.
 
     Parameters
     ----------
@@ -422,8 +424,9 @@ def master(
     else:
         gain_db = target_lufs - before
         passes = 0
-        buf = None  # the second pass reuses the first one's buffer
-        for _ in range(2):
+        buf = None  # later passes reuse the first one's buffer
+        last: tuple[float, float] | None = None  # (gain, loudness) of the previous pass
+        for _ in range(MASTER_PASSES):
             out = _run_limiter(a, 10.0 ** (gain_db / 20.0), sr, host, ceiling_dbtp, block, buf)
             buf = out.base
             passes += 1
@@ -431,7 +434,11 @@ def master(
             shortfall = target_lufs - after
             if shortfall <= 0.05:
                 break
-            gain_db += shortfall
+            # a limiter working hard turns 1 dB of gain into less than 1 LU: step by the
+            # measured slope (secant), so a dense mix still lands on its target
+            slope = 1.0 if last is None else (after - last[1]) / max(gain_db - last[0], 1e-6)
+            last = (gain_db, after)
+            gain_db += shortfall / float(np.clip(slope, 0.2, 1.0))
         if shortfall > 0.1:
             warnings.append(
                 f"master: limiter held loudness {shortfall:.2f} LU below the target "

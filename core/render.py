@@ -86,7 +86,7 @@ def track_order(chains: dict[str, Chain]) -> list[str]:
     return order
 
 
-def _pan_gains(pan: float, channels: int, gain_db: float) -> tuple[float, float]:
+def pan_gains(pan: float, channels: int, gain_db: float) -> tuple[float, float]:
     """Constant-power pan for mono, balance for stereo; unity at centre."""
     g = 10.0 ** (gain_db / 20.0)
     theta = (pan + 1.0) * math.pi / 4.0
@@ -277,7 +277,7 @@ def _sum_to_bus(session: Session, outs: dict[str, np.ndarray], latency: dict[str
     bus = np.zeros((2, n_out + master_lat), dtype=np.float32)
     for t in session.tracks:
         y = outs.pop(t.name)[:, latency[t.name] : latency[t.name] + n_out]
-        gl, gr = _pan_gains(t.pan, y.shape[0], t.gain_db)
+        gl, gr = pan_gains(t.pan, y.shape[0], t.gain_db)
         bus[0, :n_out] += gl * y[0]
         bus[1, :n_out] += gr * y[-1]
     return bus
