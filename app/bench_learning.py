@@ -220,7 +220,8 @@ def run_new(clip: Clip, who: Listener, rounds: int, db: str, genre: str, signed:
         out.append(who.distance(heard))
         stars = who.rate(heard)
         directions = who.directions(heard) if signed else None
-        rid = mem.record_render({}, settings, user=who.name, genre=genre)
+        rendered = {**clip.session.settings(), **settings}  # what was heard, as a render records it
+        rid = mem.record_render({}, rendered, user=who.name, genre=genre)
         mem.rate(rid, user=who.name, directions=directions, **stars)
     return out
 
