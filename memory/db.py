@@ -72,18 +72,30 @@ def make_engine(url: str | None = None, schema: str | None = None) -> Engine:
     return engine
 
 
-def migrate(engine: Engine, schema: str | None = None) -> None:
-    """Bring the schema to the newest revision (alembic upgrade head)."""
+def migrate(engine: Engine, schema: str | None = None, revision: str = "head") -> None:
+    """Bring the schema to ``revision`` (alembic upgrade; the newest by default).
+
+    SQLite rebuilds a table to alter it (alembic's batch mode): foreign keys are
+    switched off for the upgrade, or dropping a referenced table with rows fails.
+    """
     from alembic import command
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     try:
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            cfg.attributes["schema"] = schema
-            command.upgrade(cfg, "head")
+        with engine.connect() as conn:
+            sqlite = conn.dialect.name == "sqlite"
+            if sqlite:  # PRAGMA foreign_keys is ignored inside a transaction: set it before one begins
+                conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                conn.commit()
+            with conn.begin():
+                cfg.attributes["connection"] = conn
+                cfg.attributes["schema"] = schema
+                command.upgrade(cfg, revision)
+            if sqlite:
+                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                conn.commit()
     except Exception as e:  # noqa: BLE001 - an unreachable or broken database is one clear error
         raise MemoryServiceError(f"cannot prepare the database at {engine.url!r}: {type(e).__name__}: {e}") from e
 

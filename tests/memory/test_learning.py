@@ -213,3 +213,32 @@ def test_a_recorded_session_is_stored_as_its_settings(tmp_path: Path, host: Plug
     rid = m.record_render({}, s.to_dict(), user="ann", genre="pop")  # a report's "session", as the song pipeline sends
     (cfg,) = m.list_configs(genre="pop")
     assert cfg["config"] == {"vocals/compressor/ratio": 3.0, "master/stereo_width/width": 1.5} and rid
+
+
+def test_a_0001_database_with_rows_upgrades_to_head(tmp_path: Path) -> None:
+    """A memory made before the settings key (configurations referenced by renders and ratings) upgrades."""
+    import json
+    import sqlite3
+
+    from memory.db import make_engine, migrate
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    migrate(make_engine(url), revision="0001")
+    with sqlite3.connect(tmp_path / "old.db") as c:
+        c.execute("PRAGMA foreign_keys=ON")
+        c.execute("INSERT INTO users (id, created_at) VALUES ('ann', '2026-01-01')")
+        c.execute("INSERT INTO mixing_configurations (id, user_id, config_type, genre, eq_settings, "
+                  "compression_settings, stereo_width, reverb_settings, delay_settings, sidechain_settings, "
+                  "is_default, usage_count, created_at) VALUES ('c1', 'ann', 'manual', 'pop', '{}', ?, 1.4, '{}', "
+                  "'{}', '{}', 0, 0, '2026-01-01')", (json.dumps({"compressor": {"ratio": 3.0}}),))
+        c.execute("INSERT INTO renders (id, user_id, configuration_id, genre, metrics, report, created_at) "
+                  "VALUES ('r1', 'ann', 'c1', 'pop', '{}', '{}', '2026-01-01')")
+        c.execute("INSERT INTO mixing_feedback (id, render_id, configuration_id, user_id, overall, created_at) "
+                  "VALUES ('f1', 'r1', 'c1', 'ann', 4, '2026-01-01')")
+    migrate(make_engine(url))
+    m = MemoryService(url=url, chroma_path=tmp_path / "chroma")
+    assert m.stats()["counts"]["mixing_feedback"] == 1
+    config = m.get_config("c1")["config"]
+    assert config and all("/" in k for k in config)  # the old per-kind columns became Settings
+    with sqlite3.connect(tmp_path / "old.db") as c:
+        assert c.execute("PRAGMA foreign_key_check").fetchall() == []
