@@ -83,12 +83,10 @@ def cmd_mix(args: argparse.Namespace) -> int:
         print(json.dumps(rep, indent=2, default=float))
         return 0
     b, a = rep["measurements"]["before"], rep["measurements"]["after"]
-    conf = rep["genre"]["confidence"]
     print(f"wrote {rep['output']} and {rep['report']}")
     if pictures:
         print("pictures " + " ".join(map(str, pictures.paths)))
-    print(f"genre {rep['genre']['name']} ({rep['genre']['source']}"
-          + (f", confidence {conf:.2f})" if conf is not None else ")"))
+    print(f"genre {genre_label(rep['genre'])}")
     print("applied: " + ", ".join(rep["enhancement_applied"]))
     for key, unit in (("integrated_lufs", "LUFS"), ("true_peak_dbtp", "dBTP"), ("masking_db", "dB"),
                       ("width", ""), ("low_band_correlation", "")):
@@ -96,6 +94,12 @@ def cmd_mix(args: argparse.Namespace) -> int:
             print(f"  {key:22s} {b[key]:8.2f} -> {a[key]:8.2f} {unit}")
     announce(rid, rep["warnings"])
     return 0
+
+
+def genre_label(g: dict[str, Any]) -> str:
+    """``pop (classified, confidence 0.84)``: a report's genre as the terminal and the HTML report show it."""
+    conf = f", confidence {g['confidence']:.2f}" if g["confidence"] is not None else ""
+    return f"{g['name']} ({g['source']}{conf})"
 
 
 def mix_pictures(pictures: Any, result: Any, taps: Any, render_id: str | None) -> None:
@@ -106,8 +110,7 @@ def mix_pictures(pictures: Any, result: Any, taps: Any, render_id: str | None) -
     add_render_pictures(pictures, result, taps, "plain")
     g, stage = rep["genre"], loudness_stage(rep)
     facts = {"output": rep.get("output"), "duration (s)": rep["duration_s"],
-             "genre": f"{g['name']} ({g['source']}" + (f", confidence {g['confidence']:.2f})"
-                                                        if g["confidence"] is not None else ")"),
+             "genre": genre_label(g),
              "target (LUFS)": stage.get("target_lufs"), "ceiling (dBTP)": stage.get("ceiling_dbtp"),
              "render id": render_id}
     b, a = rep["measurements"]["before"], rep["measurements"]["after"]
