@@ -7,14 +7,17 @@ requires and mixes to mono.
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import math
 import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from core.audio_io import resample
-from core.errors import AudioFileError, ParameterError
+from core.errors import AudioFileError, ModelUnavailableError, ParameterError
 from core.hookspecs import hookimpl
 
 PESQ_MAX = {"wb": 4.644, "nb": 4.549}  # the top of each mode's MOS-LQO mapping
@@ -25,6 +28,13 @@ PESQ_MAX_SECONDS = 60.0
 PESQ_SEGMENT_SECONDS = 30.0
 SILENCE_RMS = 1e-5
 DNSMOS_WINDOW_S = 9.01  # the DNSMOS models' input length
+DNSMOS_SR = 16000
+# DNSMOS P.835's published polynomials from the raw model outputs to MOS (not personalised), highest power first
+P835_FIT = {
+    "sig": (-0.08397278, 1.22083953, 0.0052439),
+    "bak": (-0.13166888, 1.60915514, -0.39604546),
+    "ovrl": (-0.06766283, 1.11546468, 0.04602535),
+}
 
 
 def _mono(audio: np.ndarray, what: str) -> np.ndarray:
@@ -124,38 +134,71 @@ def stoi_score(reference: np.ndarray, degraded: np.ndarray, sample_rate: int, ex
     return float(stoi(ref, deg, 10000, extended=extended))
 
 
+@functools.lru_cache(maxsize=1)
+def _dnsmos_sessions() -> tuple[Any, Any]:
+    """The P.835 and P.808 models that ship inside speechmos, in sessions of our own.
+
+    Without a memory arena: a window's activations (~200 MB) are given back after
+    each run instead of staying with the process (speechmos's own sessions keep them).
+    """
+    import onnxruntime as ort
+
+    spec = importlib.util.find_spec("speechmos")
+    root = Path(next(iter(spec.submodule_search_locations))) / "dnsmos_models" if spec and \
+        spec.submodule_search_locations else None
+    if root is None or not (root / "sig_bak_ovr.onnx").is_file() or not (root / "model_v8.onnx").is_file():
+        raise ModelUnavailableError("DNSMOS models missing: install speechmos (the voice extra)")
+    so = ort.SessionOptions()
+    so.enable_cpu_mem_arena = False
+    so.intra_op_num_threads = 2
+    return tuple(ort.InferenceSession(str(root / name), so, providers=["CPUExecutionProvider"])  # type: ignore[return-value]
+                 for name in ("sig_bak_ovr.onnx", "model_v8.onnx"))
+
+
+def _dnsmos_window(w: np.ndarray) -> dict[str, float]:
+    """DNSMOS of one 9.01 s window at 16 kHz: P.835 from the samples, P.808 from their log-mel."""
+    import librosa
+
+    primary, p808 = _dnsmos_sessions()
+    raw = primary.run(None, {"input_1": w[None]})[0][0]
+    mel = librosa.feature.melspectrogram(y=w[:-160], sr=DNSMOS_SR, n_fft=321, hop_length=160, n_mels=120)
+    mel = ((librosa.power_to_db(mel, ref=np.max) + 40) / 40).T.astype(np.float32)
+    out = {k: float(np.polyval(P835_FIT[k], raw[i])) for i, k in enumerate(("sig", "bak", "ovrl"))}
+    out["p808"] = float(p808.run(None, {"input_1": mel[None]})[0][0][0])
+    return out
+
+
 def dnsmos(audio: np.ndarray, sample_rate: int, spread: bool = False) -> dict[str, float]:
     """DNSMOS P.835 (SIG, BAK, OVRL) and P.808 MOS, 1..5, from the models speechmos ships.
 
     The models score 9.01 s windows. By default they move by 1 s as in the
-    reference implementation (every second is scored about nine times) and the
-    scores are averaged. ``spread=True`` scores ceil(duration / 9.01 s) windows
-    spread evenly from the start to the end, every second about once: about 9x
-    cheaper on long audio (the voice stage's quality gate uses it). Shorter input
-    is repeated to one window, as speechmos does.
+    reference implementation (every second is scored about nine times; shorter
+    input is doubled until it fills a window) and the scores are averaged.
+    ``spread=True`` scores ceil(duration / 9.01 s) windows spread evenly from the
+    start to the end, every second about once: about 9x cheaper on long audio
+    (the voice stage's quality gate uses it); shorter input is repeated to one window.
 
     Examples
     --------
     >>> dnsmos(voice, 16000)["ovrl"]  # doctest: +SKIP
     3.1
     """
-    from speechmos import dnsmos as _dns
-
-    x = _at(_checked(audio, sample_rate, "audio"), sample_rate, _dns.SR)
+    x = _at(_checked(audio, sample_rate, "audio"), sample_rate, DNSMOS_SR)
     peak = float(np.max(np.abs(x)))
-    if peak > 1.0:  # speechmos refuses samples outside [-1, 1]
+    if peak > 1.0:  # the models were trained on samples in [-1, 1]
         x = x / peak
     x = x.astype(np.float32)
-    windows = [x]  # speechmos's own 1 s hop
+    win = int(DNSMOS_WINDOW_S * DNSMOS_SR)
     if spread:
-        win = int(DNSMOS_WINDOW_S * _dns.SR)
         if x.size < win:
-            x = np.resize(x, win)  # repeated to one window (speechmos would repeat and score several)
+            x = np.resize(x, win)
         starts = np.linspace(0, x.size - win, math.ceil(x.size / win)).astype(int)
-        windows = [x[s : s + win] for s in starts]
-    rs = [_dns.run(w, _dns.SR) for w in windows]
-    keys = {"sig": "sig_mos", "bak": "bak_mos", "ovrl": "ovrl_mos", "p808": "p808_mos"}
-    return {k: float(np.mean([r[v] for r in rs])) for k, v in keys.items()}
+    else:
+        while x.size < win:
+            x = np.concatenate([x, x])
+        starts = np.arange(int(x.size // DNSMOS_SR - DNSMOS_WINDOW_S) + 1) * DNSMOS_SR
+    rs = [_dnsmos_window(x[s : s + win]) for s in starts if s + win <= x.size]
+    return {k: float(np.mean([r[k] for r in rs])) for k in ("sig", "bak", "ovrl", "p808")}
 
 
 def overall_score(metrics: dict[str, Any]) -> float:
@@ -175,7 +218,8 @@ def overall_score(metrics: dict[str, Any]) -> float:
     return float(np.clip(np.mean(parts), 1.0, 5.0))
 
 
-def calculate_all_metrics(audio: np.ndarray, sample_rate: int, reference: np.ndarray | None = None) -> dict[str, Any]:
+def calculate_all_metrics(audio: np.ndarray, sample_rate: int, reference: np.ndarray | None = None,
+                          spread: bool = False) -> dict[str, Any]:
     """Every metric that applies: DNSMOS always, PESQ wb/nb, STOI and ESTOI with a reference.
 
     Parameters
@@ -185,6 +229,8 @@ def calculate_all_metrics(audio: np.ndarray, sample_rate: int, reference: np.nda
         Hz (both signals).
     reference : float array, optional
         The clean or original signal, same rate.
+    spread : bool
+        DNSMOS scores every second about once instead of nine times (see :func:`dnsmos`).
 
     Returns
     -------
@@ -198,7 +244,7 @@ def calculate_all_metrics(audio: np.ndarray, sample_rate: int, reference: np.nda
     >>> sorted(m)                                                        # doctest: +SKIP
     ['dnsmos', 'estoi', 'overall', 'pesq_nb', 'pesq_wb', 'stoi']
     """
-    out: dict[str, Any] = {"dnsmos": dnsmos(audio, sample_rate)}
+    out: dict[str, Any] = {"dnsmos": dnsmos(audio, sample_rate, spread)}
     if reference is not None:
         out["pesq_wb"] = pesq_score(reference, audio, sample_rate, "wb")
         out["pesq_nb"] = pesq_score(reference, audio, sample_rate, "nb")

@@ -37,9 +37,15 @@ VOCOS_REPO = "charactr/vocos-mel-24khz"
 VOCOS_ENV = "MIXBRIDGE_VOCOS_DIR"
 BACKENDS = ("auto", "vocos", "hifigan", "dsp")
 RUNTIMES = ("auto", "onnx", "torch")
-CHUNK_S = 5.0  # seconds per decode: 30 s through HiFi-GAN took 13.1 s in 5 s chunks, 18.3 s in 20 s ones
+CHUNK_S = 3.0  # seconds per decode: HiFi-GAN's working memory is ~60 MB per second of chunk; 20 s ones were slower
 MARGIN = 8192  # model-rate samples of context each side: more than Vocos' receptive field
+HIFIGAN_MARGIN = 4096  # HiFi-GAN V1's receptive field is shorter: chunked equals whole within -170 dB
 CROSSFADE = 1024
+SILENCE_DB = -60.0  # a hop this far below the loudest is silence: it is kept as it is, not vocoded
+SPAN_PAD_S = 0.25  # context kept around each span of sound
+MIN_GAP_S = 1.0  # shorter silences are vocoded through (each span costs two margins of context)
+FILTER_BLOCK = 1 << 18  # samples per block of the band merge (memory), each with FILTER_MARGIN context
+FILTER_MARGIN = 4096  # the merge filter's impulse response is below -150 dB long before this
 
 
 # ---------------------------------------------------------------- weights
@@ -158,21 +164,59 @@ def chunked(
     return y
 
 
+def active_spans(x: np.ndarray, rate: int, hop: int) -> list[tuple[int, int]]:
+    """Hop-aligned ``(start, stop)`` spans of ``x`` that hold sound, padded by :data:`SPAN_PAD_S`.
+
+    A hop is sound when its energy is within :data:`SILENCE_DB` of the loudest hop's;
+    silences shorter than :data:`MIN_GAP_S` are bridged. A noisy take (noise floor
+    above that line) is one span: only true silence is skipped.
+
+    Examples
+    --------
+    >>> x = np.zeros(44100, np.float32); x[20000:24000] = 0.5
+    >>> active_spans(x, 22050, 256)
+    [(14336, 29696)]
+    """
+    n = x.size // hop
+    if n == 0:
+        return [(0, x.size)] if x.size else []
+    e = np.einsum("ij,ij->i", x[: n * hop].reshape(n, hop), x[: n * hop].reshape(n, hop), dtype=np.float64)
+    loud = e > e.max() * 10.0 ** (SILENCE_DB / 10.0)
+    if not loud.any():
+        return []
+    idx = np.flatnonzero(loud)
+    pad, gap = int(SPAN_PAD_S * rate / hop) + 1, int(MIN_GAP_S * rate / hop)
+    breaks = np.flatnonzero(np.diff(idx) > gap + 2 * pad)
+    starts, stops = idx[np.r_[0, breaks + 1]], idx[np.r_[breaks, idx.size - 1]] + 1
+    return [(max(0, int(a) - pad) * hop, min(x.size, (int(b) + pad) * hop if b + pad < n else x.size))
+            for a, b in zip(starts, stops, strict=True)]
+
+
 def merge_bands(
     original: np.ndarray, neural: np.ndarray, sample_rate: int, cutoff_hz: float
 ) -> np.ndarray:
-    """Neural signal below ``cutoff_hz``, the original above (zero-phase, complementary).
+    """Neural signal below ``cutoff_hz``, the original above (zero-phase, complementary), into ``neural``.
 
-    Filters in the signals' precision (float32 keeps a song's working memory small).
+    Filtered block by block with context each side (equal to filtering the whole
+    signal, in a fixed working memory), in the signals' precision.
     """
     from scipy.signal import butter, sosfiltfilt
 
     if cutoff_hz >= 0.49 * sample_rate:
         return neural
     sos = butter(8, cutoff_hz / (sample_rate / 2), output="sos").astype(np.result_type(original, neural))
-    out = sosfiltfilt(sos, neural - original, axis=-1)
-    out += original
-    return out
+    n = neural.size
+    diff = np.empty(min(n, FILTER_BLOCK + 2 * FILTER_MARGIN), neural.dtype)
+    before = neural[:0].copy()  # the left context as it was before its block was merged
+    for lo in range(0, n, FILTER_BLOCK):
+        hi = min(n, lo + FILTER_BLOCK)
+        plo, phi = lo - before.size, min(n, hi + FILTER_MARGIN)
+        d = diff[: phi - plo]
+        np.subtract(before, original[plo:lo], out=d[: lo - plo])
+        np.subtract(neural[lo:phi], original[lo:phi], out=d[lo - plo :])
+        before = neural[max(0, hi - FILTER_MARGIN) : hi].copy()
+        neural[lo:hi] = original[lo:hi] + sosfiltfilt(sos, d)[lo - plo : hi - plo]
+    return neural
 
 
 def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
@@ -266,17 +310,28 @@ def resynthesize(
     band_hz: float,
     chunk_s: float = CHUNK_S,
     hop: int = 256,
+    margin: int = MARGIN,
 ) -> np.ndarray:
     """Analysis-resynthesis of each channel through ``fn`` at ``model_rate``.
 
-    Resample in, chunked decode, resample back, keep the original above
-    ``band_hz``, match the level. float32, same shape as ``audio``.
+    Resample in, chunked decode of the spans that hold sound (silence is kept as
+    it is and costs nothing), resample back, keep the original above ``band_hz``,
+    match the level. float32, same shape as ``audio``.
     """
     x = np.atleast_2d(np.asarray(audio, dtype=np.float32))
     out = np.empty_like(x)
+    chunk = int(chunk_s * model_rate) // hop * hop
+    ramp = ((np.arange(CROSSFADE) + 0.5) / CROSSFADE).astype(np.float32)
     for c in range(x.shape[0]):
-        ym = chunked(fn, resample(x[c], sample_rate, model_rate), int(chunk_s * model_rate) // hop * hop,
-                     align=hop)
+        xm = resample(x[c], sample_rate, model_rate)
+        ym = xm.copy()
+        for a, b in active_spans(xm, model_rate, hop):
+            seg = chunked(fn, xm[a:b], chunk, margin, align=hop)
+            if b - a >= 2 * CROSSFADE:  # from the kept silence into the vocoded span and back
+                seg[:CROSSFADE] = xm[a : a + CROSSFADE] + ramp * (seg[:CROSSFADE] - xm[a : a + CROSSFADE])
+                seg[-CROSSFADE:] = xm[b - CROSSFADE : b] + ramp[::-1] * (seg[-CROSSFADE:] - xm[b - CROSSFADE : b])
+            ym[a:b] = seg
+        del xm
         y = resample(ym, model_rate, sample_rate)
         del ym
         if y.size != x.shape[1]:
@@ -307,7 +362,21 @@ def hifigan_resynthesize(
     audio: np.ndarray, sample_rate: int, synth: Any, chunk_s: float = CHUNK_S
 ) -> np.ndarray:
     """HiFi-GAN V1 resynthesis below 8 kHz (its mel band), the original above it."""
-    return resynthesize(audio, sample_rate, _hifigan_fn(synth), 22050, 7500.0, chunk_s)
+    return resynthesize(audio, sample_rate, _hifigan_fn(synth), 22050, 7500.0, chunk_s, margin=HIFIGAN_MARGIN)
+
+
+def export_onnx(vocos_dir: str | Path | None = None) -> list[str]:
+    """Export HiFi-GAN (and the Vocos in ``vocos_dir``) to ONNX now unless done: the export directories.
+
+    A benchmark calls it first so that no measured run pays for an export (torch).
+    Raises ModelUnavailableError when a model cannot be exported.
+    """
+    from plugins.vocoder_onnx import ensure_export
+
+    dirs = [ensure_export("hifigan")[0]]
+    if vocos_dir is not None:
+        dirs.append(ensure_export("vocos", Path(vocos_dir))[0])
+    return [str(d) for d in dirs]
 
 
 def _gpu_present() -> bool:
@@ -345,7 +414,8 @@ def _neural(
         else:
             rate = voc.sample_rate
             band = 0.46 * rate if name == "vocos" else 7500.0
-            y = resynthesize(audio, sample_rate, fn, rate, band, chunk_s, voc.hop)
+            y = resynthesize(audio, sample_rate, fn, rate, band, chunk_s, voc.hop,
+                             MARGIN if name == "vocos" else HIFIGAN_MARGIN)
             return y, "cpu", {**weights, "runtime": "onnxruntime", **detail}
     from plugins.pitch import torch_device
 

@@ -248,6 +248,8 @@ class OnnxVocoder:
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1
+        self.run_options = ort.RunOptions()  # the arena gives a chunk's activations back after each run
+        self.run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
         try:
             self.session = ort.InferenceSession(str(directory / "model.onnx"), so, providers=["CPUExecutionProvider"])
         except Exception as e:  # noqa: BLE001 - onnxruntime raises its own Fail/InvalidGraph types
@@ -259,7 +261,7 @@ class OnnxVocoder:
         n = seg.size
         pad = (-n) % self.hop if self.spectrum else 0  # Vocos: whole hops in, exactly n out
         mel = log_mel(np.pad(np.asarray(seg, np.float32), (0, pad)), f["window"], f["mel_basis"], self.hop)
-        outs = self.session.run(None, {"mel": mel[None]})
+        outs = self.session.run(None, {"mel": mel[None]}, self.run_options)
         out = istft(outs[0][0], outs[1][0], f["istft_window"], self.hop) if self.spectrum else outs[0].reshape(-1)
         return out[:n] if out.size >= n else np.pad(out, (0, n - out.size))
 

@@ -96,3 +96,13 @@ def test_song_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: p
     assert main(["rate", render_id, "--overall", "4"]) == 0  # what `song` prints can be rated
     assert main(["song", "--lyrics", str(tmp_path / "nope.txt"), "-o", str(tmp_path / "o")]) == 1
     assert "--lyrics" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_bench_song_voice_api_serves_every_request(tmp_path: Path) -> None:
+    """The /voice half of `mixbridge bench song`: real HTTP clients, each file in the bench user's folder."""
+    from app.song_cli import bench_voice_api
+
+    res = bench_voice_api(tmp_path, settings(enable_quality_tracking=False, enable_memory_learning=False), 2, 2)
+    assert res["failures"] == [] and res["requests"] == 2
+    assert res["audio_seconds_per_s"] > 0 and res["latency_s"]["max"] >= res["latency_s"]["median"] > 0

@@ -67,6 +67,20 @@ def test_dnsmos_scores_clean_above_noisy(speech):
     assert all(1.0 <= v <= 5.0 for v in clean.values())
 
 
+@pytest.mark.parametrize("seconds", [2.5, 9.3, 14.6])
+def test_dnsmos_equals_speechmos_reference_runner(speech, seconds):
+    """Our sessions (no memory arena) score exactly as speechmos's own runner: short input doubled, 1 s hops."""
+    from speechmos import dnsmos as reference
+
+    from core.audio_io import resample
+
+    x, sr = speech
+    x16 = np.resize(resample(x[None], sr, 16000)[0], int(seconds * 16000)).astype(np.float32)
+    ours, theirs = dnsmos(x16, 16000), reference.run(x16, 16000)
+    for k in ("sig", "bak", "ovrl", "p808"):
+        assert ours[k] == pytest.approx(float(theirs[f"{k}_mos"]), abs=1e-5)
+
+
 def test_calculate_all_metrics(speech):
     x, sr = speech
     without = calculate_all_metrics(x, sr)

@@ -68,6 +68,59 @@ def test_chunked_crossfades_sum_to_unity(n: int) -> None:
     np.testing.assert_allclose(y, x, atol=1e-6)
 
 
+def test_active_spans_skip_silence_but_not_a_noise_floor():
+    sr, hop = 22050, 256
+    x = np.zeros(10 * sr, np.float32)
+    x[sr : 3 * sr] = voiced(sr, 2.0)  # sound, 4 s of silence, sound, a 0.5 s gap, sound
+    x[7 * sr : 8 * sr] = voiced(sr, 1.0, 330.0)
+    x[int(8.5 * sr) : 9 * sr] = voiced(sr, 0.5)
+    spans = V.active_spans(x, sr, hop)
+    pad = (int(V.SPAN_PAD_S * sr / hop) + 1) * hop
+    assert len(spans) == 2  # the 0.5 s gap is bridged, the 4 s one is not
+    (a0, b0), (a1, b1) = spans
+    assert a0 % hop == 0 and a1 % hop == 0
+    assert sr - pad - hop <= a0 <= sr - pad and 3 * sr + pad - hop <= b0 <= 3 * sr + pad + hop
+    assert 7 * sr - pad - hop <= a1 <= 7 * sr - pad and 9 * sr + pad - hop <= b1 <= 9 * sr + pad + hop
+    noisy = x + 1e-3 * np.random.default_rng(0).standard_normal(x.size).astype(np.float32)  # -50 dB below
+    assert V.active_spans(noisy, sr, hop) == [(0, x.size)]
+    assert V.active_spans(np.zeros(sr, np.float32), sr, hop) == []
+
+
+def test_resynthesis_leaves_silence_alone_and_does_not_decode_it():
+    """Only the spans that hold sound go through the model; silence comes out as it went in."""
+    sr = 22050
+    x = np.zeros(12 * sr, np.float32)
+    x[sr : 4 * sr] = voiced(sr, 3.0)
+    x[9 * sr : 11 * sr] = voiced(sr, 2.0, 330.0)
+    decoded = []
+
+    def flip(seg: np.ndarray) -> np.ndarray:  # a "model" whose work is visible: the sign
+        decoded.append(seg.size)
+        return -seg
+
+    y = V.resynthesize(x, sr, flip, sr, sr / 2, chunk_s=2.0, margin=1024)
+    spans = V.active_spans(x, sr, 256)
+    assert sum(decoded) < 0.75 * x.size  # 5 s of sound in 12 s, with context and margins
+    inside = np.zeros(x.size, bool)
+    for a, b in spans:
+        inside[a:b] = True
+        core = slice(a + V.CROSSFADE, b - V.CROSSFADE)
+        np.testing.assert_allclose(y[core], -x[core], atol=1e-6)
+    np.testing.assert_array_equal(y[~inside], x[~inside])
+
+
+def test_merge_bands_in_blocks_equals_filtering_the_whole_signal():
+    from scipy.signal import butter, sosfiltfilt
+
+    sr = 48000
+    rng = np.random.default_rng(3)
+    n = 2 * V.FILTER_BLOCK + 12345
+    orig, neural = rng.standard_normal(n), rng.standard_normal(n)
+    whole = orig + sosfiltfilt(butter(8, 7500.0 / (sr / 2), output="sos"), neural - orig)
+    y = V.merge_bands(orig, neural.copy(), sr, 7500.0)
+    assert np.max(np.abs(y - whole)) < 1e-9
+
+
 def test_resampling_round_trip_is_transparent_in_band():
     sr = 48000
     t = np.arange(sr) / sr
