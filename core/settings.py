@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from core.errors import SessionError
+from core.errors import ModelUnavailableError, SessionError
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -83,6 +84,20 @@ def data_dir() -> Path:
         return Path(raw).expanduser()
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "mixbridge"
+
+
+def package_file(package: str, *parts: str, what: str) -> Path:
+    """A file shipped inside an installed package (model weights), found without importing the package.
+
+    Raises ModelUnavailableError saying which ``what`` is missing and why.
+    """
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelUnavailableError(f"{what} missing: {package} is not installed")
+    path = Path(next(iter(spec.submodule_search_locations)), *parts)
+    if not path.is_file():
+        raise ModelUnavailableError(f"{what} missing: {path}")
+    return path
 
 
 def plugins_toml() -> Path:

@@ -8,16 +8,14 @@ requires and mixes to mono.
 from __future__ import annotations
 
 import functools
-import importlib.util
 import math
 import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from core.audio_io import resample
-from core.errors import AudioFileError, ModelUnavailableError, ParameterError
+from core.errors import AudioFileError, ParameterError
 from core.hookspecs import hookimpl
 
 PESQ_MAX = {"wb": 4.644, "nb": 4.549}  # the top of each mode's MOS-LQO mapping
@@ -143,16 +141,16 @@ def _dnsmos_sessions() -> tuple[Any, Any]:
     """
     import onnxruntime as ort
 
-    spec = importlib.util.find_spec("speechmos")
-    root = Path(next(iter(spec.submodule_search_locations))) / "dnsmos_models" if spec and \
-        spec.submodule_search_locations else None
-    if root is None or not (root / "sig_bak_ovr.onnx").is_file() or not (root / "model_v8.onnx").is_file():
-        raise ModelUnavailableError("DNSMOS models missing: install speechmos (the voice extra)")
+    from core.settings import package_file
+    from plugins.pitch import torch_threads
+
+    paths = [package_file("speechmos", "dnsmos_models", name, what="DNSMOS models (the voice extra)")
+             for name in ("sig_bak_ovr.onnx", "model_v8.onnx")]
     so = ort.SessionOptions()
     so.enable_cpu_mem_arena = False
-    so.intra_op_num_threads = 2
-    return tuple(ort.InferenceSession(str(root / name), so, providers=["CPUExecutionProvider"])  # type: ignore[return-value]
-                 for name in ("sig_bak_ovr.onnx", "model_v8.onnx"))
+    so.intra_op_num_threads = torch_threads()
+    primary, p808 = (ort.InferenceSession(str(p), so, providers=["CPUExecutionProvider"]) for p in paths)
+    return primary, p808
 
 
 def _dnsmos_window(w: np.ndarray) -> dict[str, float]:
@@ -197,7 +195,7 @@ def dnsmos(audio: np.ndarray, sample_rate: int, spread: bool = False) -> dict[st
         while x.size < win:
             x = np.concatenate([x, x])
         starts = np.arange(int(x.size // DNSMOS_SR - DNSMOS_WINDOW_S) + 1) * DNSMOS_SR
-    rs = [_dnsmos_window(x[s : s + win]) for s in starts if s + win <= x.size]
+    rs = [_dnsmos_window(x[s : s + win]) for s in starts]
     return {k: float(np.mean([r[k] for r in rs])) for k in ("sig", "bak", "ovrl", "p808")}
 
 

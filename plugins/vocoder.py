@@ -110,6 +110,11 @@ def load_hifigan(device: str = "cpu") -> Any:
 
 
 # ---------------------------------------------------------------- chunking
+def fade_in(n: int) -> np.ndarray:
+    """A linear ramp of ``n`` samples, 0 to 1; with its mirror image it sums to exactly one (crossfades)."""
+    return ((np.arange(n) + 0.5) / n).astype(np.float32)
+
+
 def chunked(
     fn: Callable[[np.ndarray], np.ndarray],
     x: np.ndarray,
@@ -144,7 +149,7 @@ def chunked(
     if chunk < 2 * crossfade:
         raise ParameterError(f"chunk ({chunk}) must be at least twice the crossfade ({crossfade})")
     y = np.zeros(n, dtype=np.float32)
-    ramp = ((np.arange(crossfade) + 0.5) / crossfade).astype(np.float32)
+    ramp = fade_in(crossfade)
     half = crossfade // 2
     starts = list(range(0, n, chunk))
     if len(starts) > 1 and n - starts[-1] < crossfade:
@@ -188,7 +193,7 @@ def active_spans(x: np.ndarray, rate: int, hop: int) -> list[tuple[int, int]]:
     pad, gap = int(SPAN_PAD_S * rate / hop) + 1, int(MIN_GAP_S * rate / hop)
     breaks = np.flatnonzero(np.diff(idx) > gap + 2 * pad)
     starts, stops = idx[np.r_[0, breaks + 1]], idx[np.r_[breaks, idx.size - 1]] + 1
-    return [(max(0, int(a) - pad) * hop, min(x.size, (int(b) + pad) * hop if b + pad < n else x.size))
+    return [(max(0, int(a) - pad) * hop, (int(b) + pad) * hop if b + pad < n else x.size)
             for a, b in zip(starts, stops, strict=True)]
 
 
@@ -321,7 +326,7 @@ def resynthesize(
     x = np.atleast_2d(np.asarray(audio, dtype=np.float32))
     out = np.empty_like(x)
     chunk = int(chunk_s * model_rate) // hop * hop
-    ramp = ((np.arange(CROSSFADE) + 0.5) / CROSSFADE).astype(np.float32)
+    ramp = fade_in(CROSSFADE)
     for c in range(x.shape[0]):
         xm = resample(x[c], sample_rate, model_rate)
         ym = xm.copy()

